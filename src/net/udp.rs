@@ -126,9 +126,8 @@ impl UdpSocket {
     /// Sends one datagram to the connected peer; returns the bytes sent.
     ///
     /// # Errors
-    /// [`io::ErrorKind::NotConnected`] without [`connect`](Self::connect), or the
-    /// kernel's (a previous datagram's ICMP error may surface here as
-    /// [`io::ErrorKind::ConnectionRefused`]).
+    /// The OS's: `EDESTADDRREQ` without [`connect`](Self::connect); a previous
+    /// datagram's ICMP error may surface here as [`io::ErrorKind::ConnectionRefused`].
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         poll_fn(|cx| self.io.poll_io(cx, Direction::Write, |s| s.send(buf))).await
     }
