@@ -406,3 +406,23 @@ fn metrics_count_polls_steals_and_alive_tasks() {
     assert!(polls >= 5_001);
     assert_eq!(m.global_queue_depth(), 0);
 }
+
+#[test]
+fn pinned_named_workers_run_tasks() {
+    let rt = Builder::multi_thread().worker_threads(2).pin_to_cores(true).thread_name("pinned").build().unwrap();
+    let names = rt.block_on(async {
+        let hs: Vec<_> = (0..200).map(|_| weft::spawn(async { std::thread::current().name().unwrap().to_string() })).collect();
+        let mut names = Vec::new();
+        for h in hs {
+            names.push(h.await.unwrap());
+        }
+        names
+    });
+    assert!(names.iter().all(|n| n.starts_with("pinned-worker-")), "{names:?}");
+}
+
+#[test]
+fn current_thread_rejects_other_worker_counts() {
+    assert!(Builder::current_thread().worker_threads(3).build().is_err());
+    assert!(Builder::current_thread().build().is_ok());
+}
