@@ -12,3 +12,6 @@ pub mod compose;
 pub mod io;
 pub mod local;
 pub mod sync;
+
+#[cfg(not(loom))]
+pub use compose::{join_all, try_join_all, JoinAll, ReturnWhen, TryJoinAll};
