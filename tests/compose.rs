@@ -18,7 +18,10 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + 'a>>;
 fn join_all_returns_outputs_in_input_order_whatever_the_completion_order() {
     // Future i finishes after 10 - i polls: the last one finishes first.
     let futures = (0..10).map(|i| after_polls(10 - i, i));
-    assert_eq!(block_on(weft::join_all(futures)), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        block_on(weft::join_all(futures)),
+        (0..10).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -60,16 +63,25 @@ fn join_all_polls_each_child_only_when_it_was_woken() {
 fn join_all_does_not_poll_children_nobody_woke() {
     let gates: Vec<Gate<u8>> = (0..3).map(|_| Gate::new()).collect();
     let counts: Vec<Arc<AtomicUsize>> = (0..3).map(|_| Arc::default()).collect();
-    let mut all =
-        pin!(weft::join_all(gates.iter().zip(&counts).map(|(g, c)| counted(g.wait(), c))));
-    let polled = || counts.iter().map(|c| c.load(Ordering::SeqCst)).collect::<Vec<_>>();
+    let mut all = pin!(weft::join_all(
+        gates.iter().zip(&counts).map(|(g, c)| counted(g.wait(), c))
+    ));
+    let polled = || {
+        counts
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .collect::<Vec<_>>()
+    };
 
     assert!(poll_once(all.as_mut()).is_pending());
     assert_eq!(polled(), [1, 1, 1]);
     gates[1].open(1);
     assert!(poll_once(all.as_mut()).is_pending());
     assert_eq!(polled(), [1, 2, 1]);
-    assert!(poll_once(all.as_mut()).is_pending(), "nothing woken: nothing polled");
+    assert!(
+        poll_once(all.as_mut()).is_pending(),
+        "nothing woken: nothing polled"
+    );
     assert_eq!(polled(), [1, 2, 1]);
     gates[0].open(0);
     gates[2].open(2);
@@ -98,7 +110,11 @@ fn join_all_drops_a_child_as_soon_as_it_finishes() {
     let futures: Vec<BoxFuture<i32>> = vec![Box::pin(slow), Box::pin(quick)];
     let mut all = pin!(weft::join_all(futures));
     assert!(poll_once(all.as_mut()).is_pending());
-    assert_eq!(drops.dropped(), 1, "the finished child is gone, the pending one lives");
+    assert_eq!(
+        drops.dropped(),
+        1,
+        "the finished child is gone, the pending one lives"
+    );
     gate.open(2);
     assert_eq!(poll_once(all.as_mut()), Poll::Ready(vec![2, 1]));
     assert_eq!(drops.dropped(), 2);
@@ -128,7 +144,10 @@ fn dropping_join_all_drops_every_child() {
 #[test]
 fn try_join_all_gives_every_ok_in_input_order() {
     let futures = (0..6).map(|i| after_polls(6 - i, Ok::<_, String>(i)));
-    assert_eq!(block_on(weft::try_join_all(futures)), Ok(vec![0, 1, 2, 3, 4, 5]));
+    assert_eq!(
+        block_on(weft::try_join_all(futures)),
+        Ok(vec![0, 1, 2, 3, 4, 5])
+    );
 }
 
 #[test]
@@ -219,7 +238,10 @@ fn join_takes_thirteen_futures() {
     });
     // Tuples of 13 have no `PartialEq`: compare in two parts.
     let (a, b, c, d, e, f, g, h, i, j, k, l, m) = out;
-    assert_eq!((a, b, c, d, e, f, g, h, i, j, k, l), (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, "ten", 'e'));
+    assert_eq!(
+        (a, b, c, d, e, f, g, h, i, j, k, l),
+        (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, "ten", 'e')
+    );
     assert_eq!(m, 12);
 }
 
@@ -274,7 +296,10 @@ fn select_runs_the_first_to_finish_and_drops_the_others_first() {
         }
     });
     assert_eq!(out, 30);
-    assert_eq!(dropped_in_handler, 1, "the loser is dropped before the handler runs");
+    assert_eq!(
+        dropped_in_handler, 1,
+        "the loser is dropped before the handler runs"
+    );
 }
 
 #[test]

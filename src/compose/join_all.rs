@@ -29,8 +29,14 @@ where
     I::Item: Future,
 {
     let children = Children::new(iter);
-    let outputs = std::iter::repeat_with(|| None).take(children.len()).collect();
-    JoinAll { children, outputs, done: false }
+    let outputs = std::iter::repeat_with(|| None)
+        .take(children.len())
+        .collect();
+    JoinAll {
+        children,
+        outputs,
+        done: false,
+    }
 }
 
 /// The future [`join_all`] returns.
@@ -63,7 +69,12 @@ impl<F: Future> Future for JoinAll<F> {
         this.done = true;
         this.children.forget_parent();
         let outputs = std::mem::take(&mut this.outputs);
-        Poll::Ready(outputs.into_iter().map(|o| o.expect("every child finished")).collect())
+        Poll::Ready(
+            outputs
+                .into_iter()
+                .map(|o| o.expect("every child finished"))
+                .collect(),
+        )
     }
 }
 
@@ -101,8 +112,14 @@ where
     I::Item: Future<Output = Result<T, E>>,
 {
     let children = Children::new(iter);
-    let outputs = std::iter::repeat_with(|| None).take(children.len()).collect();
-    TryJoinAll { children, outputs, done: false }
+    let outputs = std::iter::repeat_with(|| None)
+        .take(children.len())
+        .collect();
+    TryJoinAll {
+        children,
+        outputs,
+        done: false,
+    }
 }
 
 /// The future [`try_join_all`] returns.

@@ -185,21 +185,24 @@ macro_rules! select {
     };
     // The future and the handler: a block (comma optional) or an expression (comma needed
     // unless it is the last branch).
-    (@future { ( $($count:tt)* ) $($branches:tt)* } [ $($bind:tt)* ]
-        $fut:expr => $handler:block, $($rest:tt)*) => {
-        $crate::select!(@ { ( $($count)* _ ) $($branches)* ( $($count)* ) [ $($bind)* ] $fut => { $handler }, } $($rest)*)
+    (@future { $($state:tt)* } [ $($bind:tt)* ] $fut:expr => $handler:block, $($rest:tt)*) => {
+        $crate::select!(@push { $($state)* } [ $($bind)* ] $fut => { $handler } $($rest)*)
     };
-    (@future { ( $($count:tt)* ) $($branches:tt)* } [ $($bind:tt)* ]
-        $fut:expr => $handler:block $($rest:tt)*) => {
-        $crate::select!(@ { ( $($count)* _ ) $($branches)* ( $($count)* ) [ $($bind)* ] $fut => { $handler }, } $($rest)*)
+    (@future { $($state:tt)* } [ $($bind:tt)* ] $fut:expr => $handler:block $($rest:tt)*) => {
+        $crate::select!(@push { $($state)* } [ $($bind)* ] $fut => { $handler } $($rest)*)
     };
-    (@future { ( $($count:tt)* ) $($branches:tt)* } [ $($bind:tt)* ]
-        $fut:expr => $handler:expr, $($rest:tt)*) => {
-        $crate::select!(@ { ( $($count)* _ ) $($branches)* ( $($count)* ) [ $($bind)* ] $fut => { $handler }, } $($rest)*)
+    (@future { $($state:tt)* } [ $($bind:tt)* ] $fut:expr => $handler:expr, $($rest:tt)*) => {
+        $crate::select!(@push { $($state)* } [ $($bind)* ] $fut => { $handler } $($rest)*)
     };
-    (@future { ( $($count:tt)* ) $($branches:tt)* } [ $($bind:tt)* ]
-        $fut:expr => $handler:expr) => {
-        $crate::select!(@ { ( $($count)* _ ) $($branches)* ( $($count)* ) [ $($bind)* ] $fut => { $handler }, })
+    (@future { $($state:tt)* } [ $($bind:tt)* ] $fut:expr => $handler:expr) => {
+        $crate::select!(@push { $($state)* } [ $($bind)* ] $fut => { $handler })
+    };
+    // Number the parsed branch and add it to the state.
+    (@push { ( $($count:tt)* ) $($branches:tt)* } [ $($bind:tt)* ]
+        $fut:expr => $handler:tt $($rest:tt)*) => {
+        $crate::select!(@ {
+            ( $($count)* _ ) $($branches)* ( $($count)* ) [ $($bind)* ] $fut => $handler,
+        } $($rest)*)
     };
 
     // ---- Entry. ----
@@ -263,13 +266,19 @@ macro_rules! __select_clean_pattern {
     };
     // Enter a group.
     (@ [ $($acc:tt)* ] [ $($stack:tt)* ] ( $($inner:tt)* ) $($rest:tt)*) => {
-        $crate::__select_clean_pattern!(@ [] [ (paren [ $($acc)* ] [ $($rest)* ]) $($stack)* ] $($inner)*)
+        $crate::__select_clean_pattern!(
+            @ [] [ (paren [ $($acc)* ] [ $($rest)* ]) $($stack)* ] $($inner)*
+        )
     };
     (@ [ $($acc:tt)* ] [ $($stack:tt)* ] [ $($inner:tt)* ] $($rest:tt)*) => {
-        $crate::__select_clean_pattern!(@ [] [ (bracket [ $($acc)* ] [ $($rest)* ]) $($stack)* ] $($inner)*)
+        $crate::__select_clean_pattern!(
+            @ [] [ (bracket [ $($acc)* ] [ $($rest)* ]) $($stack)* ] $($inner)*
+        )
     };
     (@ [ $($acc:tt)* ] [ $($stack:tt)* ] { $($inner:tt)* } $($rest:tt)*) => {
-        $crate::__select_clean_pattern!(@ [] [ (brace [ $($acc)* ] [ $($rest)* ]) $($stack)* ] $($inner)*)
+        $crate::__select_clean_pattern!(
+            @ [] [ (brace [ $($acc)* ] [ $($rest)* ]) $($stack)* ] $($inner)*
+        )
     };
     // Any other token.
     (@ [ $($acc:tt)* ] [ $($stack:tt)* ] $next:tt $($rest:tt)*) => {

@@ -24,7 +24,10 @@ mod join_all;
 mod macros;
 mod ready_list;
 // TEMPORARY: `wait` (over `JoinHandle`) lands once the runtime is merged from `main`.
-#[cfg_attr(not(test), allow(dead_code, reason = "used by `wait`, which needs `JoinHandle`"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "used by `wait`, which needs `JoinHandle`")
+)]
 mod wait;
 
 pub use join_all::{join_all, try_join_all, JoinAll, TryJoinAll};
@@ -60,7 +63,10 @@ pub mod __private {
     impl<'a, F: Future> MaybeDone<'a, F> {
         /// Wraps a pinned, unfinished future.
         pub fn new(future: Pin<&'a mut F>) -> Self {
-            MaybeDone { future: Some(future), output: None }
+            MaybeDone {
+                future: Some(future),
+                output: None,
+            }
         }
 
         /// Polls the future unless it already finished. True once it has finished.
@@ -76,13 +82,17 @@ pub mod __private {
 
         /// The output; panics unless `poll` returned true and this is the first call.
         pub fn take_output(&mut self) -> F::Output {
-            self.output.take().expect("weft::join!: output taken before it was ready, or twice")
+            self.output
+                .take()
+                .expect("weft::join!: output taken before it was ready, or twice")
         }
     }
 
     impl<F: Future> std::fmt::Debug for MaybeDone<'_, F> {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("MaybeDone").field("done", &self.future.is_none()).finish()
+            f.debug_struct("MaybeDone")
+                .field("done", &self.future.is_none())
+                .finish()
         }
     }
 }

@@ -88,14 +88,26 @@ impl<F> Children<F> {
         let futures: Box<[Option<F>]> = futures.into_iter().map(Some).collect();
         let len = futures.len();
         let list = Arc::new(ReadyList {
-            inner: Mutex::new(ReadyInner { woken: (0..len).collect(), parent: None }),
+            inner: Mutex::new(ReadyInner {
+                woken: (0..len).collect(),
+                parent: None,
+            }),
         });
         let wakers = (0..len)
             .map(|index| {
-                Arc::new(ChildWaker { index, queued: AtomicBool::new(true), list: list.clone() })
+                Arc::new(ChildWaker {
+                    index,
+                    queued: AtomicBool::new(true),
+                    list: list.clone(),
+                })
             })
             .collect();
-        Children { futures: Box::into_pin(futures), wakers, list, pending: len }
+        Children {
+            futures: Box::into_pin(futures),
+            wakers,
+            list,
+            pending: len,
+        }
     }
 
     /// How many children were given.
@@ -125,7 +137,11 @@ impl<F> Children<F> {
         // nothing ever moves an element out of the slice or swaps two of them. An element is
         // only ever replaced through `Pin::set` (which drops it in place) or dropped with the
         // box; `into_pending` moves them out only when `F: Unpin`.
-        unsafe { self.futures.as_mut().map_unchecked_mut(|slots| &mut slots[index]) }
+        unsafe {
+            self.futures
+                .as_mut()
+                .map_unchecked_mut(|slots| &mut slots[index])
+        }
     }
 }
 
@@ -181,7 +197,10 @@ impl<F: Future> Children<F> {
 
 impl<F: Unpin> Children<F> {
     /// The children that have not finished, in input order, with their indices.
-    #[cfg_attr(not(test), allow(dead_code, reason = "used by `wait`, which needs `JoinHandle`"))]
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "used by `wait`, which needs `JoinHandle`")
+    )]
     pub(crate) fn into_pending(self) -> Vec<(usize, F)> {
         self.forget_parent();
         let futures = Pin::into_inner(self.futures);

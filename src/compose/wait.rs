@@ -41,7 +41,11 @@ pub(crate) fn wait_futures<F, T, E>(futures: Vec<F>, return_when: ReturnWhen) ->
 where
     F: Future<Output = Result<T, E>> + Unpin,
 {
-    WaitFutures { children: Some(Children::new(futures)), done: Vec::new(), return_when }
+    WaitFutures {
+        children: Some(Children::new(futures)),
+        done: Vec::new(),
+        return_when,
+    }
 }
 
 // Children are pinned in their own allocation; outputs are never pinned.
@@ -55,7 +59,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let children = this.children.as_mut().expect("`wait` polled after completion");
+        let children = this
+            .children
+            .as_mut()
+            .expect("`wait` polled after completion");
         let done = &mut this.done;
         let mut saw_error = false;
         children.poll_woken(cx, |index, output| {
@@ -77,7 +84,11 @@ where
         let mut done = std::mem::take(&mut this.done);
         done.sort_unstable_by_key(|&(index, _)| index);
         let done = done.into_iter().map(|(_, output)| output).collect();
-        let pending = children.into_pending().into_iter().map(|(_, f)| f).collect();
+        let pending = children
+            .into_pending()
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
         Poll::Ready((done, pending))
     }
 }
@@ -157,7 +168,9 @@ mod tests {
         assert!(poll_once(&mut w).is_pending());
         g[2].open(Ok(2));
         g[1].open(Err("boom"));
-        let Poll::Ready((done, pending)) = poll_once(&mut w) else { panic!("not ready") };
+        let Poll::Ready((done, pending)) = poll_once(&mut w) else {
+            panic!("not ready")
+        };
         assert_eq!(done, [Err("boom"), Ok(2)], "input order");
         assert_eq!(pending.len(), 2);
         // The pending ones are the very futures given: 0 and 3, still live.
@@ -188,7 +201,9 @@ mod tests {
         g[0].open(Ok(0));
         assert!(poll_once(&mut w).is_pending());
         g[2].open(Err("bad"));
-        let Poll::Ready((done, pending)) = poll_once(&mut w) else { panic!("not ready") };
+        let Poll::Ready((done, pending)) = poll_once(&mut w) else {
+            panic!("not ready")
+        };
         assert_eq!(done, [Ok(0), Err("bad")]);
         assert_eq!(pending.len(), 1);
     }
@@ -200,7 +215,9 @@ mod tests {
         g[0].open(Ok(0));
         assert!(poll_once(&mut w).is_pending());
         g[1].open(Ok(1));
-        let Poll::Ready((done, pending)) = poll_once(&mut w) else { panic!("not ready") };
+        let Poll::Ready((done, pending)) = poll_once(&mut w) else {
+            panic!("not ready")
+        };
         assert_eq!(done, [Ok(0), Ok(1)]);
         assert!(pending.is_empty());
     }
@@ -212,17 +229,24 @@ mod tests {
         g[1].open(Err("e"));
         assert!(poll_once(&mut w).is_pending());
         g[0].open(Ok(0));
-        let Poll::Ready((done, pending)) = poll_once(&mut w) else { panic!("not ready") };
+        let Poll::Ready((done, pending)) = poll_once(&mut w) else {
+            panic!("not ready")
+        };
         assert_eq!(done, [Ok(0), Err("e")]);
         assert!(pending.is_empty());
     }
 
     #[test]
     fn empty_input_returns_at_once() {
-        for when in [ReturnWhen::FirstCompleted, ReturnWhen::FirstException, ReturnWhen::AllCompleted]
-        {
+        for when in [
+            ReturnWhen::FirstCompleted,
+            ReturnWhen::FirstException,
+            ReturnWhen::AllCompleted,
+        ] {
             let mut w = wait_futures(Vec::<Gate>::new(), when);
-            let Poll::Ready((done, pending)) = poll_once(&mut w) else { panic!("not ready") };
+            let Poll::Ready((done, pending)) = poll_once(&mut w) else {
+                panic!("not ready")
+            };
             assert!(done.is_empty() && pending.is_empty());
         }
     }

@@ -1,6 +1,10 @@
 //! Shared test helpers: a tiny executor, futures the test controls, drop counters, a PRNG
 //! and in-memory I/O doubles. Each test binary uses a different subset.
-#![allow(dead_code, unreachable_pub, reason = "each test binary uses a subset of the helpers")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a subset of the helpers"
+)]
 
 use std::future::Future;
 use std::io;
@@ -54,7 +58,10 @@ impl<T> Clone for Gate<T> {
 
 impl<T: Clone> Gate<T> {
     pub fn new() -> Self {
-        Gate(Arc::new(Mutex::new(GateState { value: None, waker: None })))
+        Gate(Arc::new(Mutex::new(GateState {
+            value: None,
+            waker: None,
+        })))
     }
 
     pub fn open(&self, value: T) {
@@ -115,7 +122,11 @@ pub struct AfterPolls<T> {
 
 pub fn after_polls<T>(polls: usize, value: T) -> AfterPolls<T> {
     assert!(polls >= 1);
-    AfterPolls { remaining: polls, value: Some(value), polled: None }
+    AfterPolls {
+        remaining: polls,
+        value: Some(value),
+        polled: None,
+    }
 }
 
 impl<T> AfterPolls<T> {
@@ -236,7 +247,14 @@ pub struct TrickleReader {
 impl TrickleReader {
     pub fn new(data: impl Into<Vec<u8>>, chunk: usize) -> Self {
         assert!(chunk >= 1);
-        TrickleReader { data: data.into(), pos: 0, chunk, stutter: true, pending_next: true, polls: 0 }
+        TrickleReader {
+            data: data.into(),
+            pos: 0,
+            chunk,
+            stutter: true,
+            pending_next: true,
+            polls: 0,
+        }
     }
 
     /// Never answers `Pending`.
@@ -276,7 +294,11 @@ pub struct InterruptingReader {
 
 impl InterruptingReader {
     pub fn new(data: impl Into<Vec<u8>>) -> Self {
-        InterruptingReader { data: data.into(), pos: 0, interrupt_next: true }
+        InterruptingReader {
+            data: data.into(),
+            pos: 0,
+            interrupt_next: true,
+        }
     }
 }
 
@@ -333,7 +355,12 @@ impl TrickleWriter {
         }
     }
 
+    /// Every `every`-th call answers `Interrupted`; `every` must be at least 2.
     pub fn interrupting(mut self, every: usize) -> Self {
+        assert!(
+            every >= 2,
+            "interrupting every call would never make progress"
+        );
         self.interrupt_every = every;
         self
     }
@@ -410,7 +437,10 @@ pub struct Counted<F> {
 }
 
 pub fn counted<F: Future>(inner: F, polls: &Arc<AtomicUsize>) -> Counted<F> {
-    Counted { inner: Box::pin(inner), polls: polls.clone() }
+    Counted {
+        inner: Box::pin(inner),
+        polls: polls.clone(),
+    }
 }
 
 impl<F: Future> Future for Counted<F> {
@@ -419,5 +449,54 @@ impl<F: Future> Future for Counted<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         self.polls.fetch_add(1, Ordering::SeqCst);
         self.inner.as_mut().poll(cx)
+    }
+}
+
+/// An endless stream of `byte`, counting how many bytes it handed out.
+pub struct EndlessReader {
+    pub byte: u8,
+    pub served: Arc<AtomicUsize>,
+}
+
+impl AsyncRead for EndlessReader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        buf.fill(self.byte);
+        self.served.fetch_add(buf.len(), Ordering::SeqCst);
+        Poll::Ready(Ok(buf.len()))
+    }
+}
+
+/// Reads `data`, then fails with `ErrorKind::ConnectionReset`.
+pub struct FailingReader {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl FailingReader {
+    pub fn new(data: impl Into<Vec<u8>>) -> Self {
+        FailingReader {
+            data: data.into(),
+            pos: 0,
+        }
+    }
+}
+
+impl AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.pos == self.data.len() {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        let n = buf.len().min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Poll::Ready(Ok(n))
     }
 }
