@@ -60,11 +60,26 @@ pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
-/// True for accept errors about one connection that died in the backlog (or a signal):
-/// the listener is fine and the next `accept` may succeed.
+/// True for accept errors about one connection (it died in the backlog, a firewall
+/// refused it, or Linux passed on a network error of the new socket, which `accept(2)`
+/// says to treat like `EAGAIN`) or about the call (a signal): the listener is fine and the
+/// next `accept` may succeed.
 pub(crate) fn is_transient_accept_error(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Interrupted
-        || matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM))
+        || matches!(
+            e.raw_os_error(),
+            Some(
+                libc::ECONNABORTED
+                    | libc::EPROTO
+                    | libc::EPERM
+                    | libc::ENETDOWN
+                    | libc::ENOPROTOOPT
+                    | libc::EHOSTDOWN
+                    | libc::ENONET
+                    | libc::EHOSTUNREACH
+                    | libc::ENETUNREACH
+            )
+        )
 }
 
 /// A descriptor that turns readable when process `pid` exits (Linux ≥ 5.3).
