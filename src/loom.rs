@@ -6,6 +6,7 @@
 //! std lock is recovered: weft catches task panics before they can poison one of its locks).
 
 #[cfg(not(loom))]
+#[allow(unused_imports, reason = "the shim offers the full set; not every build uses each")]
 mod imp {
     pub(crate) use std::sync::atomic::{
         fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -27,6 +28,12 @@ mod imp {
     impl<T: ?Sized> Mutex<T> {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        pub(crate) fn into_inner(self) -> T
+        where
+            T: Sized,
+        {
+            self.0.into_inner().unwrap_or_else(|e| e.into_inner())
         }
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             match self.0.try_lock() {
@@ -83,6 +90,7 @@ mod imp {
 }
 
 #[cfg(loom)]
+#[allow(unused_imports, reason = "the shim offers the full set; not every build uses each")]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{
@@ -105,6 +113,9 @@ mod imp {
         }
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             self.0.try_lock().ok()
+        }
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner().unwrap()
         }
     }
     impl<T: Default> Default for Mutex<T> {
