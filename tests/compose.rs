@@ -49,8 +49,30 @@ fn join_all_accepts_futures_that_are_not_unpin() {
 
 #[test]
 fn join_all_polls_each_child_only_when_it_was_woken() {
-    // 10 000 children that each need `k` polls: every poll of a child must be one its own
-    // wake asked for, so the total is exactly the sum of the `k`s (not 10 000 per wake).
+    // 10 000 children waiting on gates, while a sibling in `join!` wakes the task (and so
+    // polls the `JoinAll`) 100 times before opening every gate. Each child must be polled
+    // exactly twice: once at the start, once after its gate opened. Polling every child on
+    // every wake would be a million polls.
+    let gates: Vec<Gate<usize>> = (0..10_000).map(|_| Gate::new()).collect();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let all = weft::join_all(gates.iter().map(|g| counted(g.wait(), &polls)));
+    let opener = async {
+        for _ in 0..100 {
+            yield_once().await;
+        }
+        for (i, gate) in gates.iter().enumerate() {
+            gate.open(i);
+        }
+    };
+    let (out, ()) = block_on(async { weft::join!(all, opener) });
+    assert_eq!(out, (0..10_000).collect::<Vec<_>>());
+    assert_eq!(polls.load(Ordering::SeqCst), 20_000);
+}
+
+#[test]
+fn join_all_never_polls_a_finished_child() {
+    // Children that wake themselves until their k-th poll: the total is exactly the sum of
+    // the k's.
     let polls = Arc::new(AtomicUsize::new(0));
     let needed: Vec<usize> = (0..10_000).map(|i| 1 + i % 4).collect();
     let futures = needed.iter().map(|&k| after_polls(k, k).counting(&polls));
@@ -590,9 +612,10 @@ fn join_all_gathers_spawned_tasks_in_input_order() {
 }
 
 #[test]
-fn select_against_a_timer_drops_the_loser() {
+fn select_against_a_timer_drops_the_loser_before_the_handler() {
     let drops = DropCounter::default();
     let guard = drops.guard();
+    let counter = drops.clone();
     let out = weft::run(async move {
         let slow = async move {
             let _guard = guard;
@@ -600,10 +623,9 @@ fn select_against_a_timer_drops_the_loser() {
             "slow"
         };
         weft::select! {
-            v = slow => v,
-            _ = weft::time::sleep(std::time::Duration::from_millis(1)) => "timer",
+            v = slow => (v, counter.dropped()),
+            _ = weft::time::sleep(std::time::Duration::from_millis(1)) => ("timer", counter.dropped()),
         }
     });
-    assert_eq!(out, "timer");
-    assert_eq!(drops.dropped(), 1);
+    assert_eq!(out, ("timer", 1));
 }
