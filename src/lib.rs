@@ -59,10 +59,10 @@ mod sys;
 pub mod time;
 
 #[cfg(not(loom))]
+pub use compose::{join_all, try_join_all, wait, JoinAll, ReturnWhen, TryJoinAll};
+#[cfg(not(loom))]
 pub use runtime::{run, spawn, spawn_blocking, spawn_local, yield_now, Builder, Handle, Runtime, RuntimeMetrics};
 pub use task::{JoinError, JoinHandle};
-#[cfg(not(loom))]
-pub use compose::{join_all, try_join_all, JoinAll, ReturnWhen, TryJoinAll};
 
 #[cfg(loom)]
 #[doc(hidden)]

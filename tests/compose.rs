@@ -49,8 +49,30 @@ fn join_all_accepts_futures_that_are_not_unpin() {
 
 #[test]
 fn join_all_polls_each_child_only_when_it_was_woken() {
-    // 10 000 children that each need `k` polls: every poll of a child must be one its own
-    // wake asked for, so the total is exactly the sum of the `k`s (not 10 000 per wake).
+    // 10 000 children waiting on gates, while a sibling in `join!` wakes the task (and so
+    // polls the `JoinAll`) 100 times before opening every gate. Each child must be polled
+    // exactly twice: once at the start, once after its gate opened. Polling every child on
+    // every wake would be a million polls.
+    let gates: Vec<Gate<usize>> = (0..10_000).map(|_| Gate::new()).collect();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let all = weft::join_all(gates.iter().map(|g| counted(g.wait(), &polls)));
+    let opener = async {
+        for _ in 0..100 {
+            yield_once().await;
+        }
+        for (i, gate) in gates.iter().enumerate() {
+            gate.open(i);
+        }
+    };
+    let (out, ()) = block_on(async { weft::join!(all, opener) });
+    assert_eq!(out, (0..10_000).collect::<Vec<_>>());
+    assert_eq!(polls.load(Ordering::SeqCst), 20_000);
+}
+
+#[test]
+fn join_all_never_polls_a_finished_child() {
+    // Children that wake themselves until their k-th poll: the total is exactly the sum of
+    // the k's.
     let polls = Arc::new(AtomicUsize::new(0));
     let needed: Vec<usize> = (0..10_000).map(|i| 1 + i % 4).collect();
     let futures = needed.iter().map(|&k| after_polls(k, k).counting(&polls));
@@ -418,4 +440,192 @@ fn select_accepts_into_future_and_not_unpin_futures() {
     });
     // `not_unpin` yields once, so `Seven` wins.
     assert_eq!(out, 7);
+}
+
+// ---------------------------------------------------------------- wait (on the runtime)
+
+/// Spawns a task that returns what its gate is opened with, or panics on `None`.
+fn gated_task(gate: &Gate<Option<u32>>) -> weft::JoinHandle<u32> {
+    let wait = gate.wait();
+    weft::spawn(async move {
+        match wait.await {
+            Some(v) => v,
+            None => panic!("told to fail"),
+        }
+    })
+}
+
+/// Yields until the task behind `handle` has finished.
+async fn until_finished<T>(handle: &weft::JoinHandle<T>) {
+    while !handle.is_finished() {
+        weft::yield_now().await;
+    }
+}
+
+fn ok_values(done: Vec<Result<u32, weft::JoinError>>) -> Vec<u32> {
+    done.into_iter()
+        .map(|r| r.expect("task succeeded"))
+        .collect()
+}
+
+#[test]
+fn wait_first_completed_gives_the_finished_and_leaves_the_rest_running() {
+    weft::run(async {
+        let gates: Vec<Gate<Option<u32>>> = (0..3).map(|_| Gate::new()).collect();
+        let handles: Vec<_> = gates.iter().map(gated_task).collect();
+        gates[1].open_from_thread(Some(11));
+        let (done, pending) = weft::wait(handles, weft::ReturnWhen::FirstCompleted).await;
+        assert_eq!(ok_values(done), [11]);
+        assert_eq!(pending.len(), 2);
+        // Not cancelled: they finish when told to, in input order (tasks 0 and 2).
+        gates[0].open(Some(10));
+        gates[2].open(Some(12));
+        let rest = weft::join_all(pending).await;
+        assert_eq!(ok_values(rest), [10, 12]);
+    });
+}
+
+#[test]
+fn wait_first_completed_counts_every_task_already_finished() {
+    weft::run(async {
+        let handles: Vec<_> = (0..3u32).map(|i| weft::spawn(async move { i })).collect();
+        for h in &handles {
+            until_finished(h).await;
+        }
+        let (done, pending) = weft::wait(handles, weft::ReturnWhen::FirstCompleted).await;
+        assert_eq!(ok_values(done), [0, 1, 2]);
+        assert!(pending.is_empty());
+    });
+}
+
+#[test]
+fn wait_first_exception_returns_on_a_panic_with_what_finished_before() {
+    weft::run(async {
+        let ok = weft::spawn(async { 1 });
+        until_finished(&ok).await;
+        let (never, fails) = (Gate::new(), Gate::new());
+        let handles = vec![ok, gated_task(&never), gated_task(&fails)];
+        fails.open_from_thread(None);
+        let (done, pending) = weft::wait(handles, weft::ReturnWhen::FirstException).await;
+        assert_eq!(done.len(), 2);
+        assert_eq!(*done[0].as_ref().unwrap(), 1);
+        assert!(done[1].as_ref().unwrap_err().is_panic());
+        assert_eq!(pending.len(), 1);
+        assert!(!pending[0].is_finished());
+        pending[0].abort();
+    });
+}
+
+#[test]
+fn wait_first_exception_counts_cancellation_as_an_exception() {
+    weft::run(async {
+        let never = Gate::new();
+        let aborted = gated_task(&never);
+        let running = gated_task(&never);
+        aborted.abort();
+        let (done, pending) =
+            weft::wait(vec![running, aborted], weft::ReturnWhen::FirstException).await;
+        assert_eq!(done.len(), 1);
+        assert!(done[0].as_ref().unwrap_err().is_cancelled());
+        assert_eq!(pending.len(), 1);
+        pending[0].abort();
+    });
+}
+
+#[test]
+fn wait_first_exception_without_one_waits_for_all() {
+    weft::run(async {
+        let gates: Vec<Gate<Option<u32>>> = (0..3).map(|_| Gate::new()).collect();
+        let handles: Vec<_> = gates.iter().map(gated_task).collect();
+        for (i, gate) in gates.iter().enumerate() {
+            gate.open_from_thread(Some(i as u32));
+        }
+        let (done, pending) = weft::wait(handles, weft::ReturnWhen::FirstException).await;
+        assert_eq!(ok_values(done), [0, 1, 2]);
+        assert!(pending.is_empty());
+    });
+}
+
+#[test]
+fn wait_all_completed_gives_every_outcome_in_input_order() {
+    weft::run(async {
+        let (fails, succeeds, never) = (Gate::new(), Gate::new(), Gate::new());
+        let aborted = gated_task(&never);
+        aborted.abort();
+        let handles = vec![gated_task(&fails), gated_task(&succeeds), aborted];
+        fails.open_from_thread(None);
+        succeeds.open_from_thread(Some(5));
+        let (done, pending) = weft::wait(handles, weft::ReturnWhen::AllCompleted).await;
+        assert!(pending.is_empty());
+        assert_eq!(done.len(), 3);
+        assert!(done[0].as_ref().unwrap_err().is_panic());
+        assert_eq!(*done[1].as_ref().unwrap(), 5);
+        assert!(done[2].as_ref().unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn wait_on_nothing_returns_at_once() {
+    weft::run(async {
+        for when in [
+            weft::ReturnWhen::FirstCompleted,
+            weft::ReturnWhen::FirstException,
+            weft::ReturnWhen::AllCompleted,
+        ] {
+            let (done, pending) = weft::wait(Vec::<weft::JoinHandle<()>>::new(), when).await;
+            assert!(done.is_empty() && pending.is_empty());
+        }
+    });
+}
+
+#[test]
+fn wait_all_completed_on_ten_thousand_tasks() {
+    let done = weft::run(async {
+        let handles: Vec<_> = (0..10_000u32)
+            .map(|i| {
+                weft::spawn(async move {
+                    weft::yield_now().await;
+                    i
+                })
+            })
+            .collect();
+        weft::wait(handles, weft::ReturnWhen::AllCompleted).await.0
+    });
+    assert_eq!(ok_values(done), (0..10_000).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------- on the runtime
+
+#[test]
+fn join_all_gathers_spawned_tasks_in_input_order() {
+    let out = weft::run(async {
+        let handles = (0..100u64).map(|i| {
+            weft::spawn(async move {
+                // Later tasks sleep less, so they tend to finish first.
+                weft::time::sleep(std::time::Duration::from_micros(100 - i)).await;
+                i * 2
+            })
+        });
+        weft::try_join_all(handles).await
+    });
+    assert_eq!(out.unwrap(), (0..100).map(|i| i * 2).collect::<Vec<_>>());
+}
+
+#[test]
+fn select_against_a_timer_drops_the_loser_before_the_handler() {
+    let drops = DropCounter::default();
+    let guard = drops.guard();
+    let counter = drops.clone();
+    let out = weft::run(async move {
+        let slow = async move {
+            let _guard = guard;
+            weft::time::sleep(std::time::Duration::from_secs(3600)).await;
+            "slow"
+        };
+        weft::select! {
+            v = slow => (v, counter.dropped()),
+            _ = weft::time::sleep(std::time::Duration::from_millis(1)) => ("timer", counter.dropped()),
+        }
+    });
+    assert_eq!(out, ("timer", 1));
 }

@@ -17,8 +17,7 @@ use super::ready_list::Children;
 /// dropped at once; its output is kept until all are done.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-/// # block_on(async {
+/// # weft::run(async {
 /// let squares = weft::join_all((1..=4).map(|n| async move { n * n })).await;
 /// assert_eq!(squares, [1, 4, 9, 16]);
 /// # });
@@ -95,8 +94,7 @@ impl<F: Future> fmt::Debug for JoinAll<F> {
 /// poll and in wake order afterwards. If all succeed, the `Ok` values come in input order.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-/// # block_on(async {
+/// # weft::run(async {
 /// let parse = |s: &'static str| async move { s.parse::<u8>() };
 ///
 /// let ok = weft::try_join_all(["1", "2"].map(parse)).await;

@@ -14,8 +14,7 @@
 /// order. There is no limit on the number of futures other than the macro recursion limit.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-/// # block_on(async {
+/// # weft::run(async {
 /// let (n, s, unit) = weft::join!(async { 1 + 1 }, async { "two" }, async {});
 /// assert_eq!((n, s, unit), (2, "two", ()));
 /// # });
@@ -80,8 +79,7 @@ macro_rules! join {
 /// branch is disabled, the `else` handler runs, or the macro panics if there is none.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-/// # block_on(async {
+/// # weft::run(async {
 /// let winner = weft::select! {
 ///     v = std::future::pending::<u32>() => v,
 ///     v = async { 7 } => v * 6,

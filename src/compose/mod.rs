@@ -1,19 +1,19 @@
 //! Running several futures at once: asyncio's `gather`, `wait` and first-completed select.
 //!
-//! | asyncio                                   | weft                                   |
-//! |-------------------------------------------|----------------------------------------|
-//! | `await gather(a, b)` (fixed, mixed types) | [`join!`](crate::join)`(a, b)`         |
-//! | `await gather(*aws)`                      | [`join_all`]`(aws).await`              |
-//! | `gather(*aws)` failing on first error     | [`try_join_all`]`(aws).await`          |
-//! | `wait(tasks, return_when=...)`            | `wait(handles, ReturnWhen::..).await`  |
-//! | `wait(..., FIRST_COMPLETED)` + cancel rest | [`select!`](crate::select)            |
+//! | asyncio                                    | weft                                      |
+//! |--------------------------------------------|-------------------------------------------|
+//! | `await gather(a, b)` (fixed, mixed types)  | [`join!`](crate::join)`(a, b)`            |
+//! | `await gather(*aws)`                       | [`join_all`]`(aws).await`                 |
+//! | `gather(*aws)` failing on first error      | [`try_join_all`]`(aws).await`             |
+//! | `wait(tasks, return_when=...)`             | [`wait`]`(handles, ReturnWhen::..).await` |
+//! | `wait(..., FIRST_COMPLETED)` + cancel rest | [`select!`](crate::select)                |
+//! | `wait_for(aw, timeout)`                    | [`time::timeout`](crate::time::timeout)   |
 //!
 //! Everything here runs its futures *on the current task*: they make progress concurrently
 //! but never in parallel. Spawn them first to use several workers.
 //!
 //! ```
-//! # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-//! # block_on(async {
+//! # weft::run(async {
 //! let (a, b) = weft::join!(async { 1 }, async { "b" });
 //! let all = weft::join_all((1..=2).map(|n| async move { n })).await;
 //! assert_eq!((a, b, all), (1, "b", vec![1, 2]));
@@ -23,15 +23,10 @@
 mod join_all;
 mod macros;
 mod ready_list;
-// TEMPORARY: `wait` (over `JoinHandle`) lands once the runtime is merged from `main`.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "used by `wait`, which needs `JoinHandle`")
-)]
 mod wait;
 
 pub use join_all::{join_all, try_join_all, JoinAll, TryJoinAll};
-pub use wait::ReturnWhen;
+pub use wait::{wait, ReturnWhen};
 
 /// Items the macros' expansions name. Not public API: may change in any release.
 #[doc(hidden)]

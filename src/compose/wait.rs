@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::ready_list::Children;
+use crate::task::{JoinError, JoinHandle};
 
 /// When `wait` returns (asyncio's `return_when`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,6 +20,48 @@ pub enum ReturnWhen {
     FirstException,
     /// When every handle has finished (asyncio's `ALL_COMPLETED`, the default there).
     AllCompleted,
+}
+
+/// Waits until some of the spawned tasks behind `handles` finish, as `return_when` says, and
+/// gives `(done, pending)` (asyncio's `done, pending = await wait(tasks, return_when=...)`).
+///
+/// `done` holds the results of the finished tasks and `pending` the handles of the others,
+/// both in the order the handles were given. The pending tasks are **not** cancelled: they
+/// keep running, and their handles can be awaited, passed to `wait` again, or aborted.
+///
+/// Every handle found finished when `wait` looks is counted, so `FirstCompleted` may give
+/// several results. A task that panicked or was aborted gives an `Err(JoinError)` in
+/// `done`; that is what `FirstException` waits for. Unlike asyncio, an empty `handles`
+/// is not an error: `wait` returns two empty lists at once.
+///
+/// `wait` polls only the handles whose tasks have made progress, so it suits thousands of
+/// handles. asyncio's `timeout=` is [`time::timeout`](crate::time::timeout) around `wait`
+/// (which drops the handles, detaching their tasks, if it elapses).
+///
+/// ```
+/// use std::time::Duration;
+/// use weft::{time, ReturnWhen};
+///
+/// weft::run(async {
+///     let quick = weft::spawn(async { "quick" });
+///     let slow = weft::spawn(async {
+///         time::sleep(Duration::from_secs(60)).await;
+///         "slow"
+///     });
+///
+///     let (done, pending) = weft::wait(vec![slow, quick], ReturnWhen::FirstCompleted).await;
+///     assert_eq!(done.into_iter().map(Result::unwrap).collect::<Vec<_>>(), ["quick"]);
+///     assert_eq!(pending.len(), 1);
+///
+///     // The slow task is still running; this is the place to await or abort it.
+///     pending[0].abort();
+/// });
+/// ```
+pub async fn wait<T>(
+    handles: Vec<JoinHandle<T>>,
+    return_when: ReturnWhen,
+) -> (Vec<Result<T, JoinError>>, Vec<JoinHandle<T>>) {
+    wait_futures(handles, return_when).await
 }
 
 /// The future behind `wait`: polls woken children until `return_when` holds, then hands back

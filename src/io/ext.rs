@@ -19,10 +19,9 @@ const READ_TO_END_FIRST_CHUNK: usize = 256;
 /// `.await`-able reads on any [`AsyncRead`](futures_io::AsyncRead).
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
 /// use weft::io::AsyncReadExt;
 ///
-/// # block_on(async {
+/// # weft::run(async {
 /// let mut input: &[u8] = b"head:body";
 /// let mut head = [0; 5];
 /// input.read_exact(&mut head).await?;
@@ -37,9 +36,8 @@ pub trait AsyncReadExt: AsyncRead {
     /// empty `buf`).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::AsyncReadExt;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut input: &[u8] = b"abc";
     /// let mut buf = [0; 2];
     /// assert_eq!(input.read(&mut buf).await?, 2);
@@ -59,9 +57,8 @@ pub trait AsyncReadExt: AsyncRead {
     /// first (what was read by then is in `buf`, but how much is unspecified).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::AsyncReadExt;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut input: &[u8] = b"abc";
     /// let mut buf = [0; 4];
     /// let err = input.read_exact(&mut buf).await.unwrap_err();
@@ -83,9 +80,8 @@ pub trait AsyncReadExt: AsyncRead {
     /// On an error, the bytes read before it stay appended.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::AsyncReadExt;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut input: &[u8] = b"world";
     /// let mut buf = b"hello ".to_vec();
     /// assert_eq!(input.read_to_end(&mut buf).await?, 5);
@@ -112,10 +108,9 @@ impl<R: AsyncRead + ?Sized> AsyncReadExt for R {}
 /// `.await`-able writes on any [`AsyncWrite`](futures_io::AsyncWrite).
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
 /// use weft::io::AsyncWriteExt;
 ///
-/// # block_on(async {
+/// # weft::run(async {
 /// let mut out = Vec::new();
 /// out.write_all(b"hello").await?;
 /// out.flush().await?;
@@ -128,9 +123,8 @@ pub trait AsyncWriteExt: AsyncWrite {
     /// Writes some of `buf`; gives how many bytes were accepted.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::AsyncWriteExt;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut out = Vec::new();
     /// assert_eq!(out.write(b"abc").await?, 3);
     /// # std::io::Result::Ok(())
@@ -147,9 +141,8 @@ pub trait AsyncWriteExt: AsyncWrite {
     /// accepting bytes).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::AsyncWriteExt;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut out = Vec::new();
     /// out.write_all(b"all of it").await?;
     /// assert_eq!(out, b"all of it");
@@ -166,9 +159,8 @@ pub trait AsyncWriteExt: AsyncWrite {
     /// Flushes: every byte written so far reaches its destination.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::AsyncWriteExt;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut out = Vec::new();
     /// out.flush().await?;
     /// # std::io::Result::Ok(())
@@ -185,9 +177,8 @@ pub trait AsyncWriteExt: AsyncWrite {
     /// of stream, and this side can still read).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::AsyncWriteExt;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut out = Vec::new();
     /// out.close().await?;
     /// # std::io::Result::Ok(())

@@ -13,10 +13,9 @@
 //!   connection in its own task.
 //!
 //! ```
-//! # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
 //! use weft::io::{StreamReader, StreamWriter};
 //!
-//! # block_on(async {
+//! # weft::run(async {
 //! let mut reader = StreamReader::new(&b"ping\n"[..]);
 //! let mut writer = StreamWriter::new(Vec::new(), None);
 //! let line = reader.read_line().await?;

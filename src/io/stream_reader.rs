@@ -32,10 +32,9 @@ const READ_CHUNK: usize = 8 * 1024;
 /// so dropping them loses what they had read.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
 /// use weft::io::StreamReader;
 ///
-/// # block_on(async {
+/// # weft::run(async {
 /// // Any `AsyncRead + Send + 'static`: here a byte slice; usually a socket.
 /// let mut reader = StreamReader::new(&b"GET / HTTP/1.0\r\nHost: x\r\n\r\nbody"[..]);
 /// assert_eq!(reader.read_line().await?, b"GET / HTTP/1.0\r\n");
@@ -79,9 +78,8 @@ impl StreamReader {
     /// If `limit` is 0.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
     /// use weft::io::StreamReader;
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut reader = StreamReader::with_limit(&b"short\nmuch too long\n"[..], 8);
     /// assert_eq!(reader.read_line().await.unwrap(), b"short\n");
     /// let err = reader.read_line().await.unwrap_err();
@@ -124,8 +122,7 @@ impl StreamReader {
     /// is [`read_to_end`](Self::read_to_end).) Cancel-safe.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut reader = weft::io::StreamReader::new(&b"abcdef"[..]);
     /// assert_eq!(reader.read(4).await?, b"abcd");
     /// assert_eq!(reader.read(100).await?, b"ef");
@@ -159,8 +156,7 @@ impl StreamReader {
     /// Errors of the inner reader are passed on (buffered bytes are kept).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut reader = weft::io::StreamReader::new(&b"one\ntwo"[..]);
     /// assert_eq!(reader.read_line().await?, b"one\n");
     /// assert_eq!(reader.read_line().await?, b"two");
@@ -179,8 +175,7 @@ impl StreamReader {
     /// `BufRead::read_until`), and an overlong record is consumed as `read_line` does.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut reader = weft::io::StreamReader::new(&b"a\0bc\0d"[..]);
     /// assert_eq!(reader.read_until(0).await?, b"a\0");
     /// assert_eq!(reader.read_until(0).await?, b"bc\0");
@@ -203,8 +198,7 @@ impl StreamReader {
     /// consumed with the error (asyncio's `IncompleteReadError`).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut reader = weft::io::StreamReader::new(&b"\x00\x03abc"[..]);
     /// let len = reader.read_exact(2).await?;
     /// let body = reader.read_exact(usize::from(len[1])).await?;
@@ -246,8 +240,7 @@ impl StreamReader {
     /// Everything up to end of stream (asyncio's `read(-1)` / `read()`). Not cancel-safe.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut reader = weft::io::StreamReader::new(&b"line\nrest"[..]);
     /// reader.read_line().await?;
     /// assert_eq!(reader.read_to_end().await?, b"rest");

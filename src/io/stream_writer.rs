@@ -26,10 +26,9 @@ use futures_io::AsyncWrite;
 /// buffered bytes are handed to the inner writer.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
 /// use weft::io::StreamWriter;
 ///
-/// # block_on(async {
+/// # weft::run(async {
 /// // Any `AsyncWrite + Send + 'static`: here a Vec; usually a socket.
 /// let mut writer = StreamWriter::new(Vec::new(), None);
 /// writer.write(b"HTTP/1.0 200 OK\r\n");
@@ -105,8 +104,7 @@ impl StreamWriter {
     /// not yet sent stay buffered for the next `drain`.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
     /// writer.write(b"ping\n");
     /// writer.drain().await?;
@@ -123,8 +121,7 @@ impl StreamWriter {
     /// true. Calling it again drains nothing and closes the inner writer again.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output { struct W(std::thread::Thread); impl std::task::Wake for W { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } } let w = std::sync::Arc::new(W(std::thread::current())).into(); let mut cx = std::task::Context::from_waker(&w); let mut f = std::pin::pin!(f); loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } std::thread::park(); } }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
     /// writer.write(b"bye\n");
     /// writer.close().await?;
