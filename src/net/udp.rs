@@ -71,6 +71,25 @@ impl UdpSocket {
         UdpSocket::from_mio(mio::net::UdpSocket::from_std(socket))
     }
 
+    /// Deregisters the socket and returns it as a `std` socket (still in non-blocking
+    /// mode, as tokio's `into_std` leaves it; call `set_nonblocking(false)` for blocking
+    /// use).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let socket = weft::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// let std_socket = socket.into_std()?;
+    /// std_socket.set_nonblocking(false)?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// When deregistering fails.
+    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        Ok(self.io.into_inner()?.into())
+    }
+
     /// The address the socket is bound to.
     ///
     /// ```

@@ -82,6 +82,25 @@ impl TcpListener {
         Ok(TcpListener { io: PollEvented::with_interest(listener, mio::Interest::READABLE)? })
     }
 
+    /// Deregisters the socket and returns it as a `std` listener (still in non-blocking
+    /// mode, as tokio's `into_std` leaves it; call `set_nonblocking(false)` for blocking
+    /// use).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let std_listener = listener.into_std()?;
+    /// std_listener.set_nonblocking(false)?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// When deregistering fails.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        Ok(self.io.into_inner()?.into())
+    }
+
     /// Waits for a connection and returns it with the peer's address.
     ///
     /// A connection that died in the backlog (`ECONNABORTED`) and an interrupted call

@@ -117,6 +117,26 @@ impl TcpStream {
         TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
     }
 
+    /// Deregisters the socket and returns it as a `std` stream (still in non-blocking
+    /// mode, as tokio's `into_std` leaves it; call `set_nonblocking(false)` for blocking
+    /// use).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// let std_stream = stream.into_std()?;
+    /// std_stream.set_nonblocking(false)?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// When deregistering fails.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        Ok(self.io.into_inner()?.into())
+    }
+
     /// The remote address.
     ///
     /// ```

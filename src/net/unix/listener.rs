@@ -61,6 +61,28 @@ impl UnixListener {
         Ok(UnixListener { io: PollEvented::with_interest(listener, mio::Interest::READABLE)? })
     }
 
+    /// Deregisters the socket and returns it as a `std` listener (still in non-blocking
+    /// mode, as tokio's `into_std` leaves it; call `set_nonblocking(false)` for blocking
+    /// use).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let dir = std::env::temp_dir().join(format!("weft-doc-unix-into-std-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let _ = std::fs::remove_file(dir.join("s"));
+    /// let listener = weft::net::UnixListener::bind(dir.join("s"))?;
+    /// let std_listener = listener.into_std()?;
+    /// std_listener.set_nonblocking(false)?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// When deregistering fails.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        Ok(self.io.into_inner()?.into())
+    }
+
     /// Waits for a connection. Errors are handled as by
     /// [`TcpListener::accept`](crate::net::TcpListener::accept).
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {

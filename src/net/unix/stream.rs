@@ -106,6 +106,25 @@ impl UnixStream {
         UnixStream::from_mio(mio::net::UnixStream::from_std(stream))
     }
 
+    /// Deregisters the socket and returns it as a `std` stream (still in non-blocking
+    /// mode, as tokio's `into_std` leaves it; call `set_nonblocking(false)` for blocking
+    /// use).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (stream, _other) = weft::net::UnixStream::pair()?;
+    /// let std_stream = stream.into_std()?;
+    /// std_stream.set_nonblocking(false)?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// When deregistering fails.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        Ok(self.io.into_inner()?.into())
+    }
+
     /// The local address (unnamed for a client or a [`pair`](Self::pair)).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
