@@ -14,7 +14,11 @@
 //!    (broadcast).
 //! 4. A listener remembers the generation it has seen; it is ready once the counter moved
 //!    past it. It registers its waker under the same lock that step 3 bumps the counter
-//!    under, so a delivery between its check and its registration is not lost.
+//!    and takes the wakers under, so a delivery between its check and its registration is
+//!    not lost. A listener whose waker is already registered re-checks the counter
+//!    without the lock: a delivery it does not see yet will take (and wake) that waker,
+//!    because the bump and the take happen in one critical section, bump first. (That
+//!    keeps a listener polled once per request, as `http_hello` does, off the lock.)
 //!
 //! Why a thread rather than a driver registration: signals are process-wide and outlive
 //! any runtime (tests and programs create several), while a registration belongs to one
@@ -25,7 +29,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::task::Waker;
 
-use crate::loom::{AtomicUsize, Mutex, Ordering};
+use crate::loom::{AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::sys;
 
 /// The write end of the self-pipe, for the handler (`NO_FD` until created).
@@ -42,11 +46,16 @@ extern "C" fn on_signal(signum: libc::c_int) {
     }
 }
 
+/// Highest signal number (Linux's `SIGRTMAX`).
+const MAX_SIGNUM: usize = 64;
+
+/// Deliveries so far, per signal number: written only by the dispatch thread, under the
+/// registry lock (step 3); read by listeners with or without it (step 4).
+static GENERATIONS: [AtomicU64; MAX_SIGNUM + 1] = [const { AtomicU64::new(0) }; MAX_SIGNUM + 1];
+
 #[derive(Default)]
 struct SignalEntry {
     installed: bool,
-    /// Deliveries so far.
-    generation: u64,
     waiters: Vec<(u64, Waker)>,
 }
 
@@ -67,7 +76,7 @@ const FORBIDDEN: [libc::c_int; 5] = [libc::SIGILL, libc::SIGFPE, libc::SIGKILL, 
 
 /// Step 1: makes sure `signum` is being listened for; returns its current generation.
 pub(super) fn listen(signum: libc::c_int) -> io::Result<u64> {
-    if signum <= 0 || signum > 64 || FORBIDDEN.contains(&signum) {
+    if signum <= 0 || signum as usize > MAX_SIGNUM || FORBIDDEN.contains(&signum) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("signal {signum} cannot be listened for")));
     }
     let mut reg = REGISTRY.lock();
@@ -85,7 +94,7 @@ pub(super) fn listen(signum: libc::c_int) -> io::Result<u64> {
         sys::install_signal_handler(signum, on_signal)?;
         reg.entries[index].installed = true;
     }
-    Ok(reg.entries[index].generation)
+    Ok(GENERATIONS[index].load(Ordering::Acquire))
 }
 
 /// Step 3: the `weft-signal` thread.
@@ -101,7 +110,8 @@ fn dispatch_forever(read: OwnedFd) {
             let mut reg = REGISTRY.lock();
             for &signum in &buf[..n] {
                 if let Some(entry) = reg.entries.get_mut(signum as usize) {
-                    entry.generation += 1;
+                    // Release: pairs with the listeners' Acquire loads (step 4).
+                    GENERATIONS[signum as usize].fetch_add(1, Ordering::Release);
                     wakers.extend(entry.waiters.drain(..).map(|(_, w)| w));
                 }
             }
@@ -112,17 +122,24 @@ fn dispatch_forever(read: OwnedFd) {
     }
 }
 
+/// Step 4, without the lock: `Some(generation)` if `signum` was delivered since `seen`.
+pub(super) fn delivered_since(signum: libc::c_int, seen: u64) -> Option<u64> {
+    let now = GENERATIONS[signum as usize].load(Ordering::Acquire);
+    (now != seen).then_some(now)
+}
+
 /// Step 4: ready if `signum` was delivered since generation `seen` (returns the current
-/// generation); otherwise stores the waker under `waiter` and returns `None`.
+/// generation, and forgets the listener's waker); otherwise stores `waker` under
+/// `waiter` and returns `None`.
 pub(super) fn poll_delivered(signum: libc::c_int, seen: u64, waiter: &mut Option<u64>, waker: &Waker) -> Option<u64> {
     let mut reg = REGISTRY.lock();
     let reg = &mut *reg;
     let entry = &mut reg.entries[signum as usize];
-    if entry.generation != seen {
+    if let Some(now) = delivered_since(signum, seen) {
         if let Some(id) = waiter.take() {
             entry.waiters.retain(|(i, _)| *i != id);
         }
-        return Some(entry.generation);
+        return Some(now);
     }
     match waiter {
         Some(id) => match entry.waiters.iter_mut().find(|(i, _)| i == id) {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::registry;
 
@@ -89,6 +89,8 @@ pub struct Signal {
     seen: u64,
     /// The id of this listener's stored waker, while it waits.
     waiter: Option<u64>,
+    /// A clone of the stored waker: a poll with the same waker skips the registry lock.
+    registered: Option<Waker>,
 }
 
 /// Starts listening for `kind` (installing weft's handler for it, once per process).
@@ -99,7 +101,7 @@ pub struct Signal {
 /// OS's error when the handler, pipe or thread cannot be set up.
 pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     let seen = registry::listen(kind.0)?;
-    Ok(Signal { signum: kind.0, seen, waiter: None })
+    Ok(Signal { signum: kind.0, seen, waiter: None, registered: None })
 }
 
 impl Signal {
@@ -110,12 +112,23 @@ impl Signal {
 
     /// Poll form of [`recv`](Self::recv).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Fast path: nothing delivered and this task's waker is already stored.
+        let stored = self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if stored && registry::delivered_since(self.signum, self.seen).is_none() {
+            return Poll::Pending;
+        }
         match registry::poll_delivered(self.signum, self.seen, &mut self.waiter, cx.waker()) {
             Some(generation) => {
                 self.seen = generation;
+                self.registered = None;
                 Poll::Ready(())
             }
-            None => Poll::Pending,
+            None => {
+                if !stored {
+                    self.registered = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
         }
     }
 }
