@@ -87,6 +87,35 @@ where
 ///
 /// Cloning gives another handle to the same server. Dropping the last handle closes it
 /// (as [`close`](Self::close) does: no new connections, open ones finish).
+///
+/// The usual shape of a program: serve until Ctrl-C, then stop accepting and let the open
+/// connections finish.
+///
+/// ```no_run
+/// use weft::io::{start_server, StreamReader, StreamWriter};
+///
+/// async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
+///     while let Ok(line) = reader.read_line().await {
+///         if line.is_empty() { break }
+///         writer.write(&line);
+///         if writer.drain().await.is_err() { break }
+///     }
+/// }
+///
+/// # fn main() -> std::io::Result<()> {
+/// weft::run(async {
+///     let server = start_server(handle, "127.0.0.1:8888").await?;
+///     println!("Serving on {}", server.local_addr()?);
+///     weft::select! {
+///         res = server.serve_forever() => res?,
+///         res = weft::signal::ctrl_c() => res?,
+///     }
+///     server.close();
+///     server.wait_closed().await;
+///     Ok(())
+/// })
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,

@@ -187,6 +187,15 @@ pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<LookupHost> {
 }
 
 /// The addresses [`lookup_host`] found, in the resolver's order.
+///
+/// ```
+/// # weft::run(async {
+/// let mut found = weft::net::lookup_host(("::1", 443)).await?;
+/// assert_eq!(found.next(), Some("[::1]:443".parse().unwrap()));
+/// assert_eq!(found.next(), None);
+/// # std::io::Result::Ok(())
+/// # }).unwrap();
+/// ```
 pub struct LookupHost {
     addrs: std::vec::IntoIter<SocketAddr>,
 }

@@ -144,6 +144,17 @@ impl UdpSocket {
 
     /// Sends one datagram to the connected peer; returns the bytes sent.
     ///
+    /// ```
+    /// # weft::run(async {
+    /// let a = weft::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// a.connect(a.local_addr()?).await?; // talk to ourselves
+    /// assert_eq!(a.send(b"echo").await?, 4);
+    /// let mut buf = [0; 4];
+    /// assert_eq!(a.recv(&mut buf).await?, 4);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// The OS's: `EDESTADDRREQ` without [`connect`](Self::connect); a previous
     /// datagram's ICMP error may surface here as [`io::ErrorKind::ConnectionRefused`].
@@ -153,6 +164,18 @@ impl UdpSocket {
 
     /// Receives one datagram from the connected peer; a datagram longer than `buf` is
     /// truncated.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (a, b) = (weft::net::UdpSocket::bind("127.0.0.1:0").await?, weft::net::UdpSocket::bind("127.0.0.1:0").await?);
+    /// b.connect(a.local_addr()?).await?;
+    /// a.send_to(b"hi", b.local_addr()?).await?;
+    /// let mut buf = [0; 8];
+    /// let n = b.recv(&mut buf).await?;
+    /// assert_eq!(&buf[..n], b"hi");
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// As [`send`](Self::send).
@@ -211,6 +234,14 @@ impl UdpSocket {
     }
 
     /// Whether `SO_BROADCAST` is set.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let socket = weft::net::UdpSocket::bind("127.0.0.1:0").await?;
+    /// assert!(!socket.broadcast()?);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn broadcast(&self) -> io::Result<bool> {
         self.io.get_ref().broadcast()
     }

@@ -113,6 +113,15 @@ impl Child {
     }
 
     /// Poll form of [`wait`](Self::wait) (which does not touch `stdin`).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let mut child = weft::process::shell("exit 2").spawn()?;
+    /// let status = std::future::poll_fn(|cx| child.poll_wait(cx)).await?;
+    /// assert_eq!(status.code(), Some(2));
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ExitStatus>> {
         if let Some(status) = self.status {
             return Poll::Ready(Ok(status));

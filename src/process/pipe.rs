@@ -85,6 +85,17 @@ impl ChildStdin {
     /// Wraps `std`'s handle: the pipe is switched to non-blocking mode and registered
     /// with the current driver.
     ///
+    /// ```
+    /// use std::process::{Command, Stdio};
+    /// # weft::run(async {
+    /// let mut std_child = Command::new("cat").stdin(Stdio::piped()).spawn()?;
+    /// let stdin = weft::process::ChildStdin::from_std(std_child.stdin.take().unwrap())?;
+    /// drop(stdin); // EOF: cat exits
+    /// std_child.wait()?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// Outside a runtime, or when the registration fails.
     pub fn from_std(stdin: std::process::ChildStdin) -> io::Result<ChildStdin> {
@@ -102,6 +113,20 @@ impl ChildStdout {
     /// Wraps `std`'s handle (switched to non-blocking mode, registered with the current
     /// driver).
     ///
+    /// ```
+    /// use std::process::{Command, Stdio};
+    /// use weft::io::AsyncReadExt;
+    /// # weft::run(async {
+    /// let mut std_child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn()?;
+    /// let mut stdout = weft::process::ChildStdout::from_std(std_child.stdout.take().unwrap())?;
+    /// let mut out = Vec::new();
+    /// stdout.read_to_end(&mut out).await?;
+    /// assert_eq!(out, b"hi\n");
+    /// std_child.wait()?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// Outside a runtime, or when the registration fails.
     pub fn from_std(stdout: std::process::ChildStdout) -> io::Result<ChildStdout> {
@@ -112,6 +137,20 @@ impl ChildStdout {
 impl ChildStderr {
     /// Wraps `std`'s handle (switched to non-blocking mode, registered with the current
     /// driver).
+    ///
+    /// ```
+    /// use std::process::{Command, Stdio};
+    /// use weft::io::AsyncReadExt;
+    /// # weft::run(async {
+    /// let mut std_child = Command::new("sh").args(["-c", "echo e >&2"]).stderr(Stdio::piped()).spawn()?;
+    /// let mut stderr = weft::process::ChildStderr::from_std(std_child.stderr.take().unwrap())?;
+    /// let mut err = Vec::new();
+    /// stderr.read_to_end(&mut err).await?;
+    /// assert_eq!(err, b"e\n");
+    /// std_child.wait()?;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// Outside a runtime, or when the registration fails.

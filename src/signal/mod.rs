@@ -49,6 +49,14 @@ pub fn ctrl_c() -> CtrlC {
 }
 
 /// The future returned by [`ctrl_c`].
+///
+/// ```
+/// # weft::run(async {
+/// let pending: weft::signal::CtrlC = weft::signal::ctrl_c();
+/// let waited = weft::time::timeout(std::time::Duration::from_millis(1), pending).await;
+/// assert!(waited.is_err(), "no SIGINT was sent");
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct CtrlC {
     /// The error is taken when reported.

@@ -91,11 +91,31 @@ impl OwnedReadHalf {
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// let (read, write) = stream.into_split();
+    /// assert_eq!(read.peer_addr()?, write.peer_addr()?);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// let (read, write) = stream.into_split();
+    /// assert_eq!(read.local_addr()?, write.local_addr()?);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -104,6 +124,17 @@ impl OwnedReadHalf {
 impl OwnedWriteHalf {
     /// Puts the stream back together; see [`OwnedReadHalf::reunite`].
     ///
+    /// ```
+    /// # weft::run(async {
+    /// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// let (read, write) = stream.into_split();
+    /// let whole = write.reunite(read).unwrap();
+    /// # let _ = whole;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// [`ReuniteError`] when the halves belong to different streams.
     pub fn reunite(self, read: OwnedReadHalf) -> Result<TcpStream, ReuniteError> {
@@ -111,11 +142,31 @@ impl OwnedWriteHalf {
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// let (read, write) = stream.into_split();
+    /// assert_eq!(read.peer_addr()?, write.peer_addr()?);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let stream = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+    /// let (read, write) = stream.into_split();
+    /// assert_eq!(read.local_addr()?, write.local_addr()?);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -184,6 +235,19 @@ impl fmt::Debug for OwnedWriteHalf {
 
 /// The halves given to [`OwnedReadHalf::reunite`] came from different streams; both are
 /// handed back.
+///
+/// ```
+/// # weft::run(async {
+/// # let listener = weft::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let a = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (a_read, _a_write) = a.into_split();
+/// let b = weft::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (_b_read, b_write) = b.into_split();
+/// let weft::net::tcp::ReuniteError(a_read, b_write) = a_read.reunite(b_write).unwrap_err();
+/// # let _ = (a_read, b_write);
+/// # std::io::Result::Ok(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 

@@ -42,6 +42,17 @@ impl UnixListener {
     /// Synchronous, like tokio's: binding a path never waits for anything. It must run
     /// inside a runtime, which the listener registers with.
     ///
+    /// ```
+    /// # weft::run(async {
+    /// # let dir = std::env::temp_dir().join(format!("weft-doc-unix-{}-{}", line!(), std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let _ = std::fs::remove_file(dir.join("s"));
+    /// let listener = weft::net::UnixListener::bind(dir.join("s"))?;
+    /// assert_eq!(listener.local_addr()?.as_pathname(), Some(dir.join("s").as_path()));
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// [`io::ErrorKind::AddrInUse`] when the file exists, the OS's other errors, or one
     /// saying no runtime is running.
@@ -52,6 +63,18 @@ impl UnixListener {
     }
 
     /// Wraps a bound and listening `std` listener (switched to non-blocking mode).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let dir = std::env::temp_dir().join(format!("weft-doc-unix-{}-{}", line!(), std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let _ = std::fs::remove_file(dir.join("s"));
+    /// let std_listener = std::os::unix::net::UnixListener::bind(dir.join("s"))?;
+    /// let listener = weft::net::UnixListener::from_std(std_listener)?;
+    /// # let _ = listener;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     ///
     /// # Errors
     /// Outside a runtime, or when the registration fails.
@@ -85,11 +108,38 @@ impl UnixListener {
 
     /// Waits for a connection. Errors are handled as by
     /// [`TcpListener::accept`](crate::net::TcpListener::accept).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let dir = std::env::temp_dir().join(format!("weft-doc-unix-{}-{}", line!(), std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let _ = std::fs::remove_file(dir.join("s"));
+    /// let listener = weft::net::UnixListener::bind(dir.join("s"))?;
+    /// let _client = weft::net::UnixStream::connect(dir.join("s")).await?;
+    /// let (server_side, client_addr) = listener.accept().await?;
+    /// assert!(client_addr.is_unnamed());
+    /// # let _ = server_side;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
 
     /// Poll form of [`accept`](Self::accept).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let dir = std::env::temp_dir().join(format!("weft-doc-unix-{}-{}", line!(), std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let _ = std::fs::remove_file(dir.join("s"));
+    /// let listener = weft::net::UnixListener::bind(dir.join("s"))?;
+    /// let _client = weft::net::UnixStream::connect(dir.join("s")).await?;
+    /// let (server_side, _) = std::future::poll_fn(|cx| listener.poll_accept(cx)).await?;
+    /// # let _ = server_side;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
         loop {
             match std::task::ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept())) {
@@ -101,6 +151,17 @@ impl UnixListener {
     }
 
     /// The address the listener is bound to.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// # let dir = std::env::temp_dir().join(format!("weft-doc-unix-{}-{}", line!(), std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// # let _ = std::fs::remove_file(dir.join("s"));
+    /// let listener = weft::net::UnixListener::bind(dir.join("s"))?;
+    /// assert_eq!(listener.local_addr()?.as_pathname(), Some(dir.join("s").as_path()));
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }

@@ -88,11 +88,29 @@ impl OwnedReadHalf {
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (stream, _peer) = weft::net::UnixStream::pair()?;
+    /// let (read, write) = stream.into_split();
+    /// assert!(read.peer_addr()?.is_unnamed() && write.peer_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (stream, _peer) = weft::net::UnixStream::pair()?;
+    /// let (read, write) = stream.into_split();
+    /// assert!(read.local_addr()?.is_unnamed() && write.local_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -101,6 +119,16 @@ impl OwnedReadHalf {
 impl OwnedWriteHalf {
     /// Puts the stream back together; see [`OwnedReadHalf::reunite`].
     ///
+    /// ```
+    /// # weft::run(async {
+    /// let (stream, _peer) = weft::net::UnixStream::pair()?;
+    /// let (read, write) = stream.into_split();
+    /// let whole = write.reunite(read).unwrap();
+    /// # let _ = whole;
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// [`ReuniteError`] when the halves belong to different streams.
     pub fn reunite(self, read: OwnedReadHalf) -> Result<UnixStream, ReuniteError> {
@@ -108,11 +136,29 @@ impl OwnedWriteHalf {
     }
 
     /// The remote address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (stream, _peer) = weft::net::UnixStream::pair()?;
+    /// let (read, write) = stream.into_split();
+    /// assert!(read.peer_addr()?.is_unnamed() && write.peer_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr()
     }
 
     /// The local address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (stream, _peer) = weft::net::UnixStream::pair()?;
+    /// let (read, write) = stream.into_split();
+    /// assert!(read.local_addr()?.is_unnamed() && write.local_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
@@ -181,6 +227,18 @@ impl fmt::Debug for OwnedWriteHalf {
 
 /// The halves given to [`OwnedReadHalf::reunite`] came from different streams; both are
 /// handed back.
+///
+/// ```
+/// # weft::run(async {
+/// let (a, _a_peer) = weft::net::UnixStream::pair()?;
+/// let (a_read, _a_write) = a.into_split();
+/// let (b, _b_peer) = weft::net::UnixStream::pair()?;
+/// let (_b_read, b_write) = b.into_split();
+/// let weft::net::unix::ReuniteError(a_read, b_write) = a_read.reunite(b_write).unwrap_err();
+/// # let _ = (a_read, b_write);
+/// # std::io::Result::Ok(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 

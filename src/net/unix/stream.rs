@@ -126,11 +126,27 @@ impl UnixStream {
     }
 
     /// The local address (unnamed for a client or a [`pair`](Self::pair)).
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (a, _b) = weft::net::UnixStream::pair()?;
+    /// assert!(a.local_addr()?.is_unnamed());
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().local_addr()
     }
 
     /// The peer's address.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let (a, _b) = weft::net::UnixStream::pair()?;
+    /// assert_eq!(a.peer_addr()?.as_pathname(), None);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get_ref().peer_addr()
     }
