@@ -112,10 +112,8 @@ async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
         }
         respond(&mut writer, "200 OK", BODY, head.keep_alive);
         // Pipelining: answer every request already received in one write.
-        if reader.buffer().is_empty() || !head.keep_alive {
-            if writer.drain().await.is_err() {
-                return;
-            }
+        if (reader.buffer().is_empty() || !head.keep_alive) && writer.drain().await.is_err() {
+            return;
         }
         if !head.keep_alive {
             let _ = writer.close().await;
