@@ -26,13 +26,31 @@ pub struct TestScheduler {
 }
 
 pub struct SchedInner {
-    queue: Mutex<VecDeque<Notified<Arc<SchedInner>>>>,
+    queue: Mutex<RunQueue>,
     owned: OwnedTasks<Arc<SchedInner>>,
+}
+
+/// The scheduler's FIFO. `closed` is set by `shutdown` under the same lock as its drain:
+/// a task submitted after that (a wake from a foreign thread that won its state CAS before
+/// shutdown cancelled the task, but pushes only after the drain) is dropped instead of
+/// queued, or its reference would sit in the queue forever, keeping the cell, and through
+/// it the scheduler, alive.
+struct RunQueue {
+    tasks: VecDeque<Notified<Arc<SchedInner>>>,
+    closed: bool,
 }
 
 impl Schedule for Arc<SchedInner> {
     fn schedule(&self, task: Notified<Self>) {
-        self.queue.lock().push_back(task);
+        let mut queue = self.queue.lock();
+        if queue.closed {
+            drop(queue);
+            // The owned list closed first, so this task is cancelled already or will be by
+            // its pending `shutdown`: only the reference is left to drop.
+            drop(task);
+            return;
+        }
+        queue.tasks.push_back(task);
     }
     fn release(&self, task: NonNull<Header>) -> bool {
         self.owned.remove(task)
@@ -57,7 +75,12 @@ impl Default for TestScheduler {
 
 impl TestScheduler {
     pub fn new() -> Self {
-        TestScheduler { inner: Arc::new(SchedInner { queue: Mutex::new(VecDeque::new()), owned: OwnedTasks::new() }) }
+        TestScheduler {
+            inner: Arc::new(SchedInner {
+                queue: Mutex::new(RunQueue { tasks: VecDeque::new(), closed: false }),
+                owned: OwnedTasks::new(),
+            }),
+        }
     }
 
     /// Spawns a task; its first `Notified` goes into the scheduler's queue.
@@ -89,13 +112,13 @@ impl TestScheduler {
         F::Output: Send + 'static,
     {
         let (r, join) = self.spawn_runnable(fut);
-        self.inner.queue.lock().push_back(r.0);
+        self.inner.schedule(r.0);
         ((), join)
     }
 
     /// Pops and runs one queued task; false if the queue was empty.
     pub fn run_one(&self) -> bool {
-        let t = self.inner.queue.lock().pop_front();
+        let t = self.inner.queue.lock().tasks.pop_front();
         match t {
             Some(t) => {
                 t.run();
@@ -107,13 +130,19 @@ impl TestScheduler {
 
     /// Pops a queued task without running it.
     pub fn pop(&self) -> Option<Runnable> {
-        self.inner.queue.lock().pop_front().map(Runnable)
+        self.inner.queue.lock().tasks.pop_front().map(Runnable)
     }
 
-    /// Runtime shutdown: cancels every owned task, then drops queued references.
+    /// Runtime shutdown: cancels every owned task, then closes the queue and drops the
+    /// references queued in it (later submissions are dropped on arrival).
     pub fn shutdown(&self) -> usize {
         let n = self.inner.owned.close_and_drain();
-        let drained: Vec<_> = self.inner.queue.lock().drain(..).collect();
+        let drained: Vec<_> = {
+            let mut queue = self.inner.queue.lock();
+            queue.closed = true;
+            queue.tasks.drain(..).collect()
+        };
+        // Outside the lock: dropping the last reference frees a cell.
         drop(drained);
         n
     }
