@@ -32,7 +32,9 @@ pub(crate) struct Header {
 pub(crate) struct Vtable {
     /// Runs the task once; consumes one `Notified` reference.
     pub(crate) poll: unsafe fn(NonNull<Header>),
-    /// Hands a new `Notified` (whose reference the caller transfers) to the scheduler.
+    /// Hands a new `Notified` (whose reference the caller transfers) to the scheduler. The
+    /// caller must hold another reference until it returns: the call borrows the scheduler
+    /// handle inside the cell, and the transferred reference may be gone before it ends.
     pub(crate) schedule: unsafe fn(NonNull<Header>),
     /// Frees the cell; called exactly once, when the reference count reaches zero.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
@@ -163,9 +165,13 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             Ok(Poll::Pending) => match self.state().transition_to_idle() {
                 ToIdle::Idle => self.drop_reference(),
                 ToIdle::Notified => {
-                    // Our reference becomes the new `Notified`; a self-wake goes to the back.
+                    // The transition added the new `Notified`'s reference; a self-wake goes to
+                    // the back. Ours keeps the cell, and so the scheduler handle `yield_now`
+                    // borrows from it, alive until the call returns: once queued, the task
+                    // may be run to completion on another thread.
                     let notified = Notified(TaskRef::from_raw(self.header_ptr()), Default::default());
                     self.cell().scheduler.yield_now(notified);
+                    self.drop_reference();
                 }
                 ToIdle::Cancel => self.cancel(),
             },
@@ -270,7 +276,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// # Safety
-/// `ptr` is a live task of type `<F, S>` and the caller transfers one reference.
+/// `ptr` is a live task of type `<F, S>`; the caller transfers one reference and holds
+/// another one until this returns (the scheduler handle is borrowed from the cell).
 unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: forwarded from the caller.
     let h = unsafe { Harness::<F, S>::from_raw(ptr) };

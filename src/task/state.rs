@@ -77,7 +77,9 @@ pub(crate) enum ToRunning {
 pub(crate) enum ToIdle {
     /// Nothing: drop the poller's reference.
     Idle,
-    /// A wake arrived during the poll: resubmit, reusing the poller's reference.
+    /// A wake arrived during the poll: the transition added a reference for a new
+    /// `Notified`; resubmit it, and drop the poller's own reference only afterwards (the
+    /// submission borrows the scheduler handle inside the cell, which must stay alive).
     Notified,
     /// `abort()` arrived during the poll: cancel now.
     Cancel,
@@ -142,8 +144,12 @@ impl State {
                 return (None, ToIdle::Cancel);
             }
             let next = s.0 & !RUNNING;
-            let r = if s.has(NOTIFIED) { ToIdle::Notified } else { ToIdle::Idle };
-            (Some(next), r)
+            if s.has(NOTIFIED) {
+                // A reference for the `Notified` the poller resubmits (see `ToIdle::Notified`).
+                (Some(next + REF_ONE), ToIdle::Notified)
+            } else {
+                (Some(next), ToIdle::Idle)
+            }
         })
     }
 
@@ -156,22 +162,9 @@ impl State {
         Snapshot(prev.0 ^ (RUNNING | COMPLETE))
     }
 
-    /// A wake that consumes the waker's reference. Returns `Submit` when the caller's
-    /// reference becomes the `Notified`; otherwise the caller must drop its reference.
-    pub(crate) fn transition_to_notified_by_val(&self) -> ToNotified {
-        self.update(|s| {
-            if s.has(RUNNING) {
-                // The poller sees NOTIFIED at idle and resubmits.
-                (Some(s.0 | NOTIFIED), ToNotified::Nothing)
-            } else if s.has(COMPLETE) || s.has(NOTIFIED) {
-                (None, ToNotified::Nothing)
-            } else {
-                (Some(s.0 | NOTIFIED), ToNotified::Submit)
-            }
-        })
-    }
-
-    /// A wake that keeps the waker's reference: on `Submit` a new reference was added.
+    /// A wake. On `Submit` a new reference was added for the `Notified`; the caller keeps
+    /// its own (a consuming `wake` drops it only after the submission returns, because the
+    /// submission borrows the scheduler handle inside the cell).
     pub(crate) fn transition_to_notified_by_ref(&self) -> ToNotified {
         self.update(|s| {
             if s.has(RUNNING) {
@@ -299,6 +292,9 @@ mod tests {
         assert_eq!(s.transition_to_notified_by_ref(), ToNotified::Nothing);
         assert_eq!(s.transition_to_idle(), ToIdle::Notified);
         assert!(s.load().has(NOTIFIED));
+        // The transition added the new `Notified`'s reference; the poller drops its own.
+        assert_eq!(s.load().refs(), 4);
+        assert!(!s.ref_dec());
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_idle(), ToIdle::Idle);
         assert_eq!(s.transition_to_notified_by_ref(), ToNotified::Submit);
