@@ -200,6 +200,44 @@ fn task_woken_by_other_thread_during_poll() {
     });
 }
 
+/// The waking thread then runs the task itself, racing the poll that is still returning:
+/// the second poll may only start once the first has ended and re-queued the task (two
+/// polls at once would be overlapping access to the loom `UnsafeCell` holding the future).
+#[test]
+fn task_requeued_run_by_waking_thread() {
+    check("task_requeued_run_by_waking_thread", || {
+        let sched = Arc::new(TestScheduler::new());
+        let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
+        let slot: WakerSlot = Arc::new(Mutex::new(None));
+        let fut = TestFuture::new(1, OnPending::StoreWaker(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let (first, jh) = sched.spawn_runnable(fut);
+
+        let waker = {
+            let sched = sched.clone();
+            thread::spawn(move || {
+                wake_when_stored(&slot);
+                // Run the task as soon as it is queued again.
+                loop {
+                    if let Some(r) = sched.pop() {
+                        r.run();
+                        return;
+                    }
+                    thread::yield_now();
+                }
+            })
+        };
+        first.run();
+        waker.join().unwrap();
+
+        assert!(sched.pop().is_none(), "one wake re-queued the task twice");
+        assert_eq!(polls.get(), 2);
+        assert_eq!(fut_drops.get(), 1);
+        drop(join_finished(jh).expect("the task was not cancelled"));
+        assert_eq!(out_drops.get(), 1);
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
+
 /// A task that yields (wakes itself during its poll) while another thread also wakes it:
 /// two wakes, one re-queue, two polls in all, and never two polls at once (the future
 /// lives in a loom `UnsafeCell`, which panics on overlapping access).
@@ -228,6 +266,68 @@ fn task_self_wake_and_remote_wake_requeue_once() {
         assert_eq!(polls.get(), 2);
         assert_eq!(fut_drops.get(), 1);
         drop(join_finished(jh).expect("the task was not cancelled"));
+        assert_eq!(out_drops.get(), 1);
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
+
+/// A detached task (its `JoinHandle` dropped) woken *by value* from a foreign thread while
+/// `main` runs the queue. The wake's `schedule` call borrows the scheduler handle that lives
+/// inside the task cell, so the cell must outlive that call even when `main` pops the task
+/// at once and runs it to completion (the handle in `loom_models` panics if its cell is
+/// freed while borrowed; loom itself cannot see a use after free).
+#[test]
+fn task_detached_woken_by_value_from_foreign_thread() {
+    check("task_detached_woken_by_value_from_foreign_thread", || {
+        let sched = TestScheduler::new();
+        let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
+        let slot: WakerSlot = Arc::new(Mutex::new(None));
+        let fut = TestFuture::new(1, OnPending::StoreWaker(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let (first, jh) = sched.spawn_runnable(fut);
+        drop(jh);
+        first.run();
+
+        let waker = thread::spawn(move || wake_when_stored(&slot));
+        while polls.get() < 2 {
+            if !sched.run_one() {
+                thread::yield_now();
+            }
+        }
+        waker.join().unwrap();
+
+        assert!(sched.pop().is_none());
+        assert_eq!(fut_drops.get(), 1);
+        assert_eq!(out_drops.get(), 1);
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
+
+/// The same for a yield: the poller's `yield_now` call borrows the handle in the cell while
+/// another thread pops the re-queued task and runs it to completion.
+#[test]
+fn task_detached_yield_run_by_other_thread() {
+    check("task_detached_yield_run_by_other_thread", || {
+        let sched = Arc::new(TestScheduler::new());
+        let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
+        let fut = TestFuture::new(1, OnPending::SelfWake, &polls, &fut_drops, out_drops.tracked());
+        let (first, jh) = sched.spawn_runnable(fut);
+        drop(jh);
+
+        let runner = {
+            let (sched, polls) = (sched.clone(), polls.clone());
+            thread::spawn(move || {
+                while polls.get() < 2 {
+                    if !sched.run_one() {
+                        thread::yield_now();
+                    }
+                }
+            })
+        };
+        first.run();
+        runner.join().unwrap();
+
+        assert!(sched.pop().is_none());
+        assert_eq!(fut_drops.get(), 1);
         assert_eq!(out_drops.get(), 1);
         assert_eq!(sched.num_alive(), 0);
     });
@@ -620,7 +720,7 @@ fn idle_spawn_from_busy_worker_wakes_the_other() {
 /// once, none is stranded, and every task cell is freed.
 #[test]
 fn steal_runs_every_task_once() {
-    const TASKS: usize = 3;
+    const TASKS: usize = 4;
     check("steal_runs_every_task_once", || {
         let sched = TestScheduler::new();
         let (owner, thief) = worker_queue();
@@ -665,35 +765,40 @@ fn steal_runs_every_task_once() {
 // (d) Shutdown
 // ---------------------------------------------------------------------------------------
 
-/// `TestScheduler::shutdown` on `main` while task A sits in the queue, task B is being run
-/// by another thread, and task C (idle, its waker out) is woken by a third: every future
-/// is dropped exactly once, no task stays alive, A and C report cancelled, B its output or
-/// cancelled, and nothing leaks (a task cell left in the queue keeps the scheduler alive).
+/// `TestScheduler::shutdown` on `main` while task A sits in the queue, another thread runs
+/// task B (ready on its first poll) and then task D (pending on its first poll: a shutdown
+/// during that poll only marks it, and its poller must cancel it at `transition_to_idle`),
+/// and a third thread wakes task C (idle, its waker out). Every future is dropped exactly
+/// once, no task stays alive, A, C and D report cancelled, B its output or cancelled, and
+/// nothing leaks (a task cell left in the queue would keep the scheduler alive).
 #[test]
 fn shutdown_with_queued_running_and_woken_tasks() {
+    const A: usize = 0;
+    const B: usize = 1;
+    const C: usize = 2;
+    const D: usize = 3;
     check("shutdown_with_queued_running_and_woken_tasks", || {
         let sched = TestScheduler::new();
-        let drops: [Counter; 3] = [Counter::new(), Counter::new(), Counter::new()];
-        let outs: [Counter; 3] = [Counter::new(), Counter::new(), Counter::new()];
-        let polls: [Counter; 3] = [Counter::new(), Counter::new(), Counter::new()];
+        let counters = || [Counter::new(), Counter::new(), Counter::new(), Counter::new()];
+        let (polls, drops, outs) = (counters(), counters(), counters());
+        let future = |i: usize, pending: usize, on_pending: OnPending| {
+            TestFuture::new(pending, on_pending, &polls[i], &drops[i], outs[i].tracked())
+        };
 
         // A: queued, never run; would never finish anyway.
-        let ja = sched.spawn(TestFuture::new(usize::MAX, OnPending::Nothing, &polls[0], &drops[0], outs[0].tracked()));
-        // B: finishes on its first poll, which races the shutdown on another thread.
-        let (rb, jb) =
-            sched.spawn_runnable(TestFuture::new(0, OnPending::Nothing, &polls[1], &drops[1], outs[1].tracked()));
+        let ja = sched.spawn(future(A, usize::MAX, OnPending::Nothing));
+        // B and D: run on another thread, racing the shutdown.
+        let (rb, jb) = sched.spawn_runnable(future(B, 0, OnPending::Nothing));
+        let (rd, jd) = sched.spawn_runnable(future(D, usize::MAX, OnPending::Nothing));
         // C: polled once here; its waker goes to a third thread.
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let (rc, jc) = sched.spawn_runnable(TestFuture::new(
-            1,
-            OnPending::StoreWaker(slot.clone()),
-            &polls[2],
-            &drops[2],
-            outs[2].tracked(),
-        ));
+        let (rc, jc) = sched.spawn_runnable(future(C, 1, OnPending::StoreWaker(slot.clone())));
         rc.run();
 
-        let runner = thread::spawn(move || rb.run());
+        let runner = thread::spawn(move || {
+            rb.run();
+            rd.run();
+        });
         let waker = thread::spawn(move || wake_when_stored(&slot));
         sched.shutdown();
         runner.join().unwrap();
@@ -705,15 +810,17 @@ fn shutdown_with_queued_running_and_woken_tasks() {
         }
         assert!(join_finished(ja).expect_err("A never finishes").is_cancelled());
         assert!(join_finished(jc).expect_err("C is never polled again").is_cancelled());
+        assert!(join_finished(jd).expect_err("D never finishes").is_cancelled());
         match join_finished(jb) {
             Ok(out) => {
-                assert_eq!(outs[1].get(), 0);
+                assert_eq!(outs[B].get(), 0);
                 drop(out);
             }
             Err(e) => assert!(e.is_cancelled(), "{e:?}"),
         }
-        assert_eq!(polls[0].get(), 0);
-        assert_eq!(polls[2].get(), 1);
+        assert_eq!(polls[A].get(), 0);
+        assert_eq!(polls[C].get(), 1);
+        assert!(polls[B].get() <= 1 && polls[D].get() <= 1);
         for (i, o) in outs.iter().enumerate() {
             assert_eq!(o.get(), 1, "output {i} dropped {} times", o.get());
         }
