@@ -68,7 +68,8 @@ pub(crate) enum ToRunning {
     Poll,
     /// `CANCELLED` is set: drop the future and complete with a cancellation error.
     Cancel,
-    /// The task already completed (cancelled by shutdown): just drop this reference.
+    /// The task already completed, or shutdown is cancelling it (it holds RUNNING): just
+    /// drop this reference.
     Skip,
 }
 
@@ -125,8 +126,11 @@ impl State {
         self.update(|s| {
             debug_assert!(s.has(NOTIFIED) || s.has(COMPLETE), "{s:?}");
             if !s.is_idle() {
-                // Complete (shutdown took it) or, impossible by construction, running.
-                debug_assert!(s.has(COMPLETE), "popped a running task: {s:?}");
+                // Complete, or being cancelled right now by shutdown, which takes the future
+                // of a queued task (`transition_to_shutdown` sets RUNNING | CANCELLED and
+                // leaves its `Notified` in the queue). A *poller* never holds RUNNING while a
+                // `Notified` exists: NOTIFIED is cleared when polling starts.
+                debug_assert!(s.has(COMPLETE) || s.has(CANCELLED), "popped a running task: {s:?}");
                 return (None, ToRunning::Skip);
             }
             let next = (s.0 & !NOTIFIED) | RUNNING;
