@@ -852,3 +852,103 @@ fn shutdown_races_remote_wake() {
         assert!(join_finished(jh).expect_err("never polled again").is_cancelled());
     });
 }
+
+/// Awaits the `JoinHandle` left in `slot` (by whoever spawned the peer task).
+struct AwaitPeer {
+    slot: Arc<Mutex<Option<JoinHandle<()>>>>,
+    peer: Option<JoinHandle<()>>,
+    _alive: Tracked,
+}
+
+impl Future for AwaitPeer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.peer.is_none() {
+            let peer = self.slot.lock().unwrap().take();
+            self.peer = peer;
+        }
+        match self.peer.as_mut() {
+            Some(jh) => Pin::new(jh).poll(cx).map(|_| ()),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Two tasks that await each other's `JoinHandle` (a deadlock in user code), then runtime
+/// shutdown: both are cancelled and their futures (and so both `JoinHandle`s) dropped, but
+/// each cell still holds the *other* task's waker in its join-waker slot, which is only
+/// dropped when the cell is freed: a reference cycle, so neither cell (nor the scheduler
+/// they point to) is ever freed. tokio-rs/tokio#4724, fixed there by tokio-rs/tokio#6986.
+#[test]
+#[ignore = "known bug: join wakers are only dropped at dealloc (see loom-tests/README.md)"]
+fn shutdown_frees_tasks_awaiting_each_other() {
+    check("shutdown_frees_tasks_awaiting_each_other", || {
+        let sched = TestScheduler::new();
+        let drops = Counter::new();
+        let (slot_a, slot_b) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(None)));
+        let (ra, ja) =
+            sched.spawn_runnable(AwaitPeer { slot: slot_a.clone(), peer: None, _alive: drops.tracked() });
+        let (rb, jb) =
+            sched.spawn_runnable(AwaitPeer { slot: slot_b.clone(), peer: None, _alive: drops.tracked() });
+        *slot_a.lock().unwrap() = Some(jb);
+        *slot_b.lock().unwrap() = Some(ja);
+        ra.run();
+        rb.run();
+
+        sched.shutdown();
+        assert_eq!(drops.get(), 2);
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
+
+/// A waker that only counts its own drop (through the `Tracked` it owns).
+struct CountingWaker(#[allow(dead_code, reason = "held for its drop")] Tracked);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+/// A thread polls the `JoinHandle` once (storing its waker in the task) and drops it, while
+/// `main` runs the task to completion. Whatever the order, the stored join waker is dropped
+/// exactly once and *before the task cell is freed* (`main` keeps the cell alive with a
+/// clone of the task's own waker): kept until dealloc, a join waker can close a reference
+/// cycle between tasks awaiting each other (see `shutdown_frees_tasks_awaiting_each_other`).
+#[test]
+#[ignore = "known bug: join wakers are only dropped at dealloc (see loom-tests/README.md)"]
+fn task_join_waker_dropped_with_handle() {
+    check("task_join_waker_dropped_with_handle", || {
+        let sched = TestScheduler::new();
+        let (polls, fut_drops, out_drops, waker_drops) = (Counter::new(), Counter::new(), Counter::new(), Counter::new());
+        let slot: WakerSlot = Arc::new(Mutex::new(None));
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWakeAndStore(slot.clone()),
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
+        let (first, mut jh) = sched.spawn_runnable(fut);
+        let join_waker = Waker::from(std::sync::Arc::new(CountingWaker(waker_drops.tracked())));
+
+        let joiner = thread::spawn(move || {
+            let mut cx = Context::from_waker(&join_waker);
+            let polled = Pin::new(&mut jh).poll(&mut cx);
+            drop(join_waker);
+            drop(jh);
+            polled.is_ready()
+        });
+        first.run();
+        assert_eq!(run_queued(&sched), 1);
+        let _ready = joiner.join().unwrap();
+
+        assert_eq!(polls.get(), 2);
+        assert_eq!(out_drops.get(), 1);
+        // The cell is still alive (the slot holds a clone of the task's waker)...
+        assert!(slot.lock().unwrap().is_some());
+        // ...but the join waker must be gone.
+        assert_eq!(waker_drops.get(), 1, "the join waker outlived the JoinHandle and the task's completion");
+        drop(slot);
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
