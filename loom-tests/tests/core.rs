@@ -881,7 +881,6 @@ impl Future for AwaitPeer {
 /// dropped when the cell is freed: a reference cycle, so neither cell (nor the scheduler
 /// they point to) is ever freed. tokio-rs/tokio#4724, fixed there by tokio-rs/tokio#6986.
 #[test]
-#[ignore = "known bug: join wakers are only dropped at dealloc (see loom-tests/README.md)"]
 fn shutdown_frees_tasks_awaiting_each_other() {
     check("shutdown_frees_tasks_awaiting_each_other", || {
         let sched = TestScheduler::new();
@@ -915,7 +914,6 @@ impl std::task::Wake for CountingWaker {
 /// clone of the task's own waker): kept until dealloc, a join waker can close a reference
 /// cycle between tasks awaiting each other (see `shutdown_frees_tasks_awaiting_each_other`).
 #[test]
-#[ignore = "known bug: join wakers are only dropped at dealloc (see loom-tests/README.md)"]
 fn task_join_waker_dropped_with_handle() {
     check("task_join_waker_dropped_with_handle", || {
         let sched = TestScheduler::new();

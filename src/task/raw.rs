@@ -60,7 +60,11 @@ struct Cell<F: Future, S> {
     /// `JOIN_INTEREST` was set at completion, else by the completing thread.
     stage: UnsafeCell<Stage<F>>,
     /// Written by the `JoinHandle` only while `JOIN_WAKER` is clear; read by the completing
-    /// thread only if `JOIN_WAKER` was set at completion.
+    /// thread only if `JOIN_WAKER` was set at completion, which then hands it back by
+    /// clearing `JOIN_WAKER` (dropping the waker itself if the `JoinHandle` is gone). A
+    /// `JoinHandle` that is dropped clears `JOIN_WAKER` too (if not complete) and drops the
+    /// waker. So no waker outlives both the handle and the completion: kept until the cell
+    /// is freed, a waker of a task awaiting this one would close a reference cycle.
     join_waker: UnsafeCell<Option<Waker>>,
 }
 
@@ -212,6 +216,11 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
                     w.wake_by_ref();
                 }
             });
+            if !self.state().unset_join_waker_after_complete().has(JOIN_INTEREST) {
+                // SAFETY: the `JoinHandle` was dropped while JOIN_WAKER was still set, so it
+                // left the slot to us, and nobody else touches it.
+                self.cell().join_waker.with_mut(|w| unsafe { *w = None });
+            }
         }
         // Leave the owned list; it hands back its reference, which we drop with ours.
         let released = self.cell().scheduler.release(self.header_ptr());
@@ -309,9 +318,16 @@ unsafe fn try_read_output<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>
 unsafe fn drop_join_handle_slow<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: forwarded from the caller.
     let h = unsafe { Harness::<F, S>::from_raw(ptr) };
-    if h.state().unset_join_interested().is_err() {
+    let prev = h.state().transition_to_join_handle_dropped();
+    if prev.has(COMPLETE) {
         // Complete with JOIN_INTEREST still set: the output is ours to drop.
         let _ = h.drop_stage();
+    }
+    if !prev.has(COMPLETE) || !prev.has(JOIN_WAKER) {
+        // SAFETY: not complete: we just cleared JOIN_WAKER and JOIN_INTEREST, so the
+        // completer will not read the slot. Complete without JOIN_WAKER: the completer never
+        // read it, or has handed it back. Either way the slot is ours alone.
+        h.cell().join_waker.with_mut(|w| unsafe { *w = None });
     }
     h.drop_reference();
 }
