@@ -716,25 +716,28 @@ fn idle_spawn_from_busy_worker_wakes_the_other() {
 // ---------------------------------------------------------------------------------------
 
 /// An owner runs its queue (LIFO slot first, then the deque) while a thief steals batches
-/// into its own queue (or empties the LIFO slot) and runs them: every task runs exactly
-/// once, none is stranded, and every task cell is freed.
+/// into its own queue (or empties the LIFO slot) and runs them. Three tasks are in the
+/// deque before the thief starts; then the owner puts two "just woken" tasks in its LIFO
+/// slot (the second displaces the first into the deque) while the thief may be stealing.
+/// Every task runs exactly once, none is stranded, and every task cell is freed.
 #[test]
 fn steal_runs_every_task_once() {
-    const TASKS: usize = 4;
+    const IN_DEQUE: usize = 3;
+    const TASKS: usize = IN_DEQUE + 2;
     check("steal_runs_every_task_once", || {
         let sched = TestScheduler::new();
         let (owner, thief) = worker_queue();
         let mut tasks = Vec::new();
+        let mut runnables = Vec::new();
         for i in 0..TASKS {
             let (polls, drops) = (Counter::new(), Counter::new());
             let (r, jh) = sched.spawn_runnable(TestFuture::new(0, OnPending::Nothing, &polls, &drops, i));
-            // The last one is "the task just woken": it goes to the LIFO slot.
-            if i == TASKS - 1 {
-                owner.push_lifo(r);
-            } else {
-                owner.push(r);
-            }
+            runnables.push(r);
             tasks.push((polls, drops, jh));
+        }
+        let mut runnables = runnables.into_iter();
+        for r in runnables.by_ref().take(IN_DEQUE) {
+            owner.push(r);
         }
 
         let thief = thread::spawn(move || {
@@ -746,6 +749,9 @@ fn steal_runs_every_task_once() {
                 }
             }
         });
+        for r in runnables {
+            owner.push_lifo(r);
+        }
         while let Some(r) = owner.pop() {
             r.run();
         }
