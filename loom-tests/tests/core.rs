@@ -571,11 +571,14 @@ struct Pool {
     injector: Mutex<VecDeque<usize>>,
     shutdown: AtomicBool,
     taken: AtomicUsize,
+    /// Jobs the model pushes; the worker that takes the last one shuts the pool down.
+    jobs: usize,
 }
 
 impl Pool {
-    fn new(workers: usize) -> Self {
+    fn new(workers: usize, jobs: usize) -> Self {
         Pool {
+            jobs,
             idle: Idle::new(workers),
             parkers: (0..workers).map(|_| Parker::new()).collect(),
             injector: Mutex::new(VecDeque::new()),
@@ -620,7 +623,7 @@ impl Pool {
 }
 
 /// `WorkerLocal::run_until` reduced to the injector: take a job, else search (if the idle
-/// protocol allows), else park. Taking the one job ends the model: the taker shuts the
+/// protocol allows), else park. Taking the last job ends the model: the taker shuts the
 /// pool down, which wakes everybody.
 fn idle_worker(pool: &Pool, index: usize) {
     let mut is_searching = false;
@@ -641,8 +644,16 @@ fn idle_worker(pool: &Pool, index: usize) {
                 if std::mem::replace(&mut is_searching, false) && pool.idle.transition_from_searching() {
                     pool.notify_one();
                 }
-                pool.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                pool.begin_shutdown();
+                let taken = pool.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if taken == pool.jobs {
+                    pool.begin_shutdown();
+                } else {
+                    // A long poll: this job only ends once a peer has taken the rest, so
+                    // the rest must not wait for this worker.
+                    while !pool.is_shutdown() {
+                        thread::yield_now();
+                    }
+                }
             }
             None => idle_park(pool, index, &mut is_searching),
         }
@@ -653,7 +664,7 @@ fn idle_worker(pool: &Pool, index: usize) {
 fn idle_park(pool: &Pool, index: usize, is_searching: &mut bool) {
     let was_searching = std::mem::replace(is_searching, false);
     if pool.idle.transition_worker_to_parked(index, was_searching) && pool.has_stealable_work() {
-        // The last searcher re-checks before sleeping (idle.rs, step 4).
+        // With nobody searching any more, re-check before sleeping (idle.rs, step 4).
         pool.notify_one();
     }
     loop {
@@ -676,7 +687,7 @@ fn idle_park(pool: &Pool, index: usize, is_searching: &mut bool) {
 #[test]
 fn idle_remote_spawn_wakes_a_worker() {
     check("idle_remote_spawn_wakes_a_worker", || {
-        let pool = Arc::new(Pool::new(2));
+        let pool = Arc::new(Pool::new(2, 1));
         let workers: Vec<_> = (0..2)
             .map(|i| {
                 let pool = pool.clone();
@@ -692,6 +703,33 @@ fn idle_remote_spawn_wakes_a_worker() {
     });
 }
 
+/// A burst: `main` pushes two jobs, one `notify_one` each, while both workers search and
+/// park; the first job taken runs until the second is taken (a long poll), so the second
+/// must reach the *other* worker. Its notification is skipped whenever a worker is still
+/// searching, so the burst relies on the last searcher that finds work handing the search
+/// on (`run_task`: `transition_from_searching`, then `notify_one`) and on the parking
+/// searcher's re-check. Both jobs are always taken (else: a spinning worker and a parked
+/// one, which loom reports as exceeding its branch limit).
+#[test]
+fn idle_burst_of_two_jobs_is_all_taken() {
+    check("idle_burst_of_two_jobs_is_all_taken", || {
+        let pool = Arc::new(Pool::new(2, 2));
+        let workers: Vec<_> = (0..2)
+            .map(|i| {
+                let pool = pool.clone();
+                thread::spawn(move || idle_worker(&pool, i))
+            })
+            .collect();
+        pool.push(7);
+        pool.push(8);
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(pool.taken.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert!(pool.injector.lock().unwrap().is_empty());
+    });
+}
+
 /// The same with one of the two workers busy in a long poll for the whole model (it is
 /// `main`, which spawns from inside its task): only worker 1 can take the job, so every
 /// path of its search-then-park (notified while searching, last-searcher re-check, popped
@@ -699,7 +737,7 @@ fn idle_remote_spawn_wakes_a_worker() {
 #[test]
 fn idle_spawn_from_busy_worker_wakes_the_other() {
     check("idle_spawn_from_busy_worker_wakes_the_other", || {
-        let pool = Arc::new(Pool::new(2));
+        let pool = Arc::new(Pool::new(2, 1));
         let worker = {
             let pool = pool.clone();
             thread::spawn(move || idle_worker(&pool, 1))
