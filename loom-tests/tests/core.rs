@@ -405,6 +405,39 @@ fn task_abort_of_idle_task_schedules_cancel() {
     });
 }
 
+/// Another thread aborts the task and then awaits its `JoinHandle` while `main` runs it: the
+/// awaiting thread is always woken, with the output (the abort came too late) or a
+/// cancellation, and the future and output are dropped exactly once.
+#[test]
+fn task_abort_then_await_from_other_thread() {
+    check("task_abort_then_await_from_other_thread", || {
+        let sched = TestScheduler::new();
+        let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
+        let fut = TestFuture::new(1, OnPending::SelfWake, &polls, &fut_drops, out_drops.tracked());
+        let (first, jh) = sched.spawn_runnable(fut);
+
+        let joiner = thread::spawn(move || {
+            jh.abort();
+            block_on(jh)
+        });
+        first.run();
+        run_queued(&sched);
+        let result = joiner.join().unwrap();
+
+        assert_eq!(fut_drops.get(), 1);
+        match result {
+            Ok(out) => {
+                assert_eq!(polls.get(), 2);
+                drop(out);
+            }
+            Err(e) => assert!(e.is_cancelled(), "{e:?}"),
+        }
+        assert_eq!(out_drops.get(), 1);
+        assert!(sched.pop().is_none());
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
+
 /// Dropping the `JoinHandle` on another thread while the task runs and completes: the
 /// output is dropped exactly once (by the completer or by the handle), and nothing leaks.
 #[test]
@@ -868,6 +901,53 @@ fn shutdown_with_queued_running_and_woken_tasks() {
         for (i, o) in outs.iter().enumerate() {
             assert_eq!(o.get(), 1, "output {i} dropped {} times", o.get());
         }
+    });
+}
+
+/// Shutdown on `main` while another thread awaits a task's `JoinHandle`: the cancellation
+/// completes the task, and its completion must wake the awaiting thread (a lost join wake
+/// is a loom deadlock), which then sees a cancellation.
+#[test]
+fn shutdown_wakes_the_awaiting_thread() {
+    check("shutdown_wakes_the_awaiting_thread", || {
+        let sched = TestScheduler::new();
+        let (polls, drops, out) = (Counter::new(), Counter::new(), Counter::new());
+        let jh = sched.spawn(TestFuture::new(usize::MAX, OnPending::Nothing, &polls, &drops, out.tracked()));
+
+        let joiner = thread::spawn(move || block_on(jh));
+        sched.shutdown();
+        let err = joiner.join().unwrap().expect_err("the task never finishes by itself");
+
+        assert!(err.is_cancelled(), "{err:?}");
+        assert_eq!(polls.get(), 0);
+        assert_eq!(drops.get(), 1);
+        assert_eq!(out.get(), 1);
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
+
+/// A spawn on another thread racing shutdown (`OwnedTasks::bind` against
+/// `close_and_drain`): the task is cancelled exactly once, by shutdown if it was bound in
+/// time, else by its spawner when `bind` fails; either way nothing is left alive or queued.
+#[test]
+fn shutdown_races_spawn() {
+    check("shutdown_races_spawn", || {
+        let sched = Arc::new(TestScheduler::new());
+        let (polls, drops, out) = (Counter::new(), Counter::new(), Counter::new());
+
+        let spawner = {
+            let (sched, polls, drops, out) = (sched.clone(), polls.clone(), drops.clone(), out.clone());
+            thread::spawn(move || sched.spawn(TestFuture::new(0, OnPending::Nothing, &polls, &drops, out.tracked())))
+        };
+        sched.shutdown();
+        let jh = spawner.join().unwrap();
+
+        assert!(sched.pop().is_none(), "a task was queued after shutdown");
+        assert_eq!(polls.get(), 0);
+        assert_eq!(drops.get(), 1);
+        assert_eq!(out.get(), 1);
+        assert!(join_finished(jh).expect_err("never run").is_cancelled());
+        assert_eq!(sched.num_alive(), 0);
     });
 }
 
