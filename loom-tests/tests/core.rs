@@ -39,11 +39,7 @@ fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
         counted.fetch_add(1, Relaxed);
         model();
     });
-    eprintln!(
-        "loom model {name}: {} iterations in {:.2?}",
-        iterations.load(Relaxed),
-        start.elapsed()
-    );
+    eprintln!("loom model {name}: {} iterations in {:.2?}", iterations.load(Relaxed), start.elapsed());
 }
 
 /// A shared event counter (polls, drops). See the module doc for why it is a `std` atomic.
@@ -247,13 +243,8 @@ fn task_self_wake_and_remote_wake_requeue_once() {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let fut = TestFuture::new(
-            1,
-            OnPending::SelfWakeAndStore(slot.clone()),
-            &polls,
-            &fut_drops,
-            out_drops.tracked(),
-        );
+        let fut =
+            TestFuture::new(1, OnPending::SelfWakeAndStore(slot.clone()), &polls, &fut_drops, out_drops.tracked());
         let (first, jh) = sched.spawn_runnable(fut);
 
         let waker = thread::spawn(move || wake_when_stored(&slot));
@@ -524,6 +515,54 @@ fn task_join_waker_swap_races_completion() {
         assert_eq!(fut_drops.get(), 1);
         drop(out);
         assert_eq!(out_drops.get(), 1);
+        assert_eq!(sched.num_alive(), 0);
+    });
+}
+
+/// A waker that only counts its own drop (through the `Tracked` it owns).
+struct CountingWaker(#[allow(dead_code, reason = "held for its drop")] Tracked);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+/// A thread polls the `JoinHandle` once (storing its waker in the task) and drops it, while
+/// `main` runs the task to completion. Whatever the order (dropped before completion; after
+/// it, before or after the completer is done with the waker), the stored join waker is
+/// dropped exactly once and *before the task cell is freed* (`main` keeps the cell alive
+/// with a clone of the task's own waker), by the handle or by the completer, never both at
+/// once (loom `UnsafeCell`). Kept until dealloc, as it used to be, a join waker can close a
+/// reference cycle (see `shutdown_frees_tasks_awaiting_each_other`).
+#[test]
+fn task_join_waker_dropped_with_handle() {
+    check("task_join_waker_dropped_with_handle", || {
+        let sched = TestScheduler::new();
+        let (polls, fut_drops, out_drops, waker_drops) =
+            (Counter::new(), Counter::new(), Counter::new(), Counter::new());
+        let slot: WakerSlot = Arc::new(Mutex::new(None));
+        let fut =
+            TestFuture::new(1, OnPending::SelfWakeAndStore(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let (first, mut jh) = sched.spawn_runnable(fut);
+        let join_waker = Waker::from(std::sync::Arc::new(CountingWaker(waker_drops.tracked())));
+
+        let joiner = thread::spawn(move || {
+            let mut cx = Context::from_waker(&join_waker);
+            // Ready (the output, dropped here) if the task already completed.
+            drop(Pin::new(&mut jh).poll(&mut cx));
+            drop(join_waker);
+            drop(jh);
+        });
+        first.run();
+        assert_eq!(run_queued(&sched), 1);
+        joiner.join().unwrap();
+
+        assert_eq!(polls.get(), 2);
+        assert_eq!(out_drops.get(), 1);
+        // The cell is still alive (the slot holds a clone of the task's waker)...
+        assert!(slot.lock().unwrap().is_some());
+        // ...but the join waker must be gone.
+        assert_eq!(waker_drops.get(), 1, "the join waker outlived the JoinHandle and the task's completion");
+        drop(slot);
         assert_eq!(sched.num_alive(), 0);
     });
 }
@@ -963,8 +1002,13 @@ fn shutdown_races_remote_wake() {
         let sched = TestScheduler::new();
         let (polls, drops, out) = (Counter::new(), Counter::new(), Counter::new());
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let (first, jh) =
-            sched.spawn_runnable(TestFuture::new(1, OnPending::StoreWaker(slot.clone()), &polls, &drops, out.tracked()));
+        let (first, jh) = sched.spawn_runnable(TestFuture::new(
+            1,
+            OnPending::StoreWaker(slot.clone()),
+            &polls,
+            &drops,
+            out.tracked(),
+        ));
         first.run();
 
         let waker = thread::spawn(move || wake_when_stored(&slot));
@@ -1000,20 +1044,19 @@ impl Future for AwaitPeer {
 }
 
 /// Two tasks that await each other's `JoinHandle` (a deadlock in user code), then runtime
-/// shutdown: both are cancelled and their futures (and so both `JoinHandle`s) dropped, but
-/// each cell still holds the *other* task's waker in its join-waker slot, which is only
-/// dropped when the cell is freed: a reference cycle, so neither cell (nor the scheduler
-/// they point to) is ever freed. tokio-rs/tokio#4724, fixed there by tokio-rs/tokio#6986.
+/// shutdown: both are cancelled, their futures (and so both `JoinHandle`s) dropped, and both
+/// cells freed. Before join wakers were dropped with their handle, each cell kept the
+/// *other* task's waker in its join-waker slot until it was itself freed: a reference cycle
+/// that leaked both cells and the scheduler they point to (loom: "Arc leaked"). As
+/// tokio-rs/tokio#4724, fixed there by tokio-rs/tokio#6986.
 #[test]
 fn shutdown_frees_tasks_awaiting_each_other() {
     check("shutdown_frees_tasks_awaiting_each_other", || {
         let sched = TestScheduler::new();
         let drops = Counter::new();
         let (slot_a, slot_b) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(None)));
-        let (ra, ja) =
-            sched.spawn_runnable(AwaitPeer { slot: slot_a.clone(), peer: None, _alive: drops.tracked() });
-        let (rb, jb) =
-            sched.spawn_runnable(AwaitPeer { slot: slot_b.clone(), peer: None, _alive: drops.tracked() });
+        let (ra, ja) = sched.spawn_runnable(AwaitPeer { slot: slot_a.clone(), peer: None, _alive: drops.tracked() });
+        let (rb, jb) = sched.spawn_runnable(AwaitPeer { slot: slot_b.clone(), peer: None, _alive: drops.tracked() });
         *slot_a.lock().unwrap() = Some(jb);
         *slot_b.lock().unwrap() = Some(ja);
         ra.run();
@@ -1021,56 +1064,6 @@ fn shutdown_frees_tasks_awaiting_each_other() {
 
         sched.shutdown();
         assert_eq!(drops.get(), 2);
-        assert_eq!(sched.num_alive(), 0);
-    });
-}
-
-/// A waker that only counts its own drop (through the `Tracked` it owns).
-struct CountingWaker(#[allow(dead_code, reason = "held for its drop")] Tracked);
-
-impl std::task::Wake for CountingWaker {
-    fn wake(self: std::sync::Arc<Self>) {}
-}
-
-/// A thread polls the `JoinHandle` once (storing its waker in the task) and drops it, while
-/// `main` runs the task to completion. Whatever the order, the stored join waker is dropped
-/// exactly once and *before the task cell is freed* (`main` keeps the cell alive with a
-/// clone of the task's own waker): kept until dealloc, a join waker can close a reference
-/// cycle between tasks awaiting each other (see `shutdown_frees_tasks_awaiting_each_other`).
-#[test]
-fn task_join_waker_dropped_with_handle() {
-    check("task_join_waker_dropped_with_handle", || {
-        let sched = TestScheduler::new();
-        let (polls, fut_drops, out_drops, waker_drops) = (Counter::new(), Counter::new(), Counter::new(), Counter::new());
-        let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let fut = TestFuture::new(
-            1,
-            OnPending::SelfWakeAndStore(slot.clone()),
-            &polls,
-            &fut_drops,
-            out_drops.tracked(),
-        );
-        let (first, mut jh) = sched.spawn_runnable(fut);
-        let join_waker = Waker::from(std::sync::Arc::new(CountingWaker(waker_drops.tracked())));
-
-        let joiner = thread::spawn(move || {
-            let mut cx = Context::from_waker(&join_waker);
-            let polled = Pin::new(&mut jh).poll(&mut cx);
-            drop(join_waker);
-            drop(jh);
-            polled.is_ready()
-        });
-        first.run();
-        assert_eq!(run_queued(&sched), 1);
-        let _ready = joiner.join().unwrap();
-
-        assert_eq!(polls.get(), 2);
-        assert_eq!(out_drops.get(), 1);
-        // The cell is still alive (the slot holds a clone of the task's waker)...
-        assert!(slot.lock().unwrap().is_some());
-        // ...but the join waker must be gone.
-        assert_eq!(waker_drops.get(), 1, "the join waker outlived the JoinHandle and the task's completion");
-        drop(slot);
         assert_eq!(sched.num_alive(), 0);
     });
 }
