@@ -1,4 +1,3 @@
-#![cfg(loom)]
 //! Loom models of weft's core: the task state machine, the parker, the idle protocol,
 //! work stealing and shutdown. See `loom-tests/README.md` for how to run them and what
 //! each one proves.
@@ -10,6 +9,7 @@
 //!   so what `main` reads after `join` is exact. Each counter sits in a loom `Arc`, so a
 //!   future or output that is never dropped (a leaked task cell) fails loom's leak check.
 //! - Threads: `main` plus at most two.
+#![cfg(loom)]
 
 use std::collections::VecDeque;
 use std::future::Future;
