@@ -29,17 +29,40 @@ use weft::{JoinError, JoinHandle};
 // Harness
 // ---------------------------------------------------------------------------------------
 
-/// Runs `model` under loom with the environment's settings, then reports how many
-/// interleavings it explored and how long that took.
+/// The least preemption bound a model runs with. These models are small enough to afford
+/// 3 (the suite takes seconds), and 2 misses real interleavings: at 2, loom never lets an
+/// `abort` land inside the *second* poll of `task_abort_races_completion`, so a runtime
+/// that discarded an output produced under a concurrent abort would pass.
+const MIN_PREEMPTIONS: usize = 3;
+
+/// Runs `model` under loom, then reports how many interleavings it explored and how long
+/// that took. Settings come from the environment (`LOOM_MAX_PREEMPTIONS`, `LOOM_MAX_BRANCHES`,
+/// `LOOM_CHECKPOINT_FILE`, ...), except that a preemption bound below [`MIN_PREEMPTIONS`]
+/// is raised to it. With `LOOM_LOG` set, runs through `loom::model` instead, which installs
+/// the log subscriber and takes the environment's bound as it is.
 fn check(name: &str, model: impl Fn() + Sync + Send + 'static) {
     let iterations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = iterations.clone();
-    let start = Instant::now();
-    loom::model(move || {
+    let model = move || {
         counted.fetch_add(1, Relaxed);
         model();
-    });
-    eprintln!("loom model {name}: {} iterations in {:.2?}", iterations.load(Relaxed), start.elapsed());
+    };
+    let start = Instant::now();
+    let bound = if std::env::var_os("LOOM_LOG").is_some() {
+        loom::model(model);
+        std::env::var("LOOM_MAX_PREEMPTIONS").ok()
+    } else {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = builder.preemption_bound.map(|b| b.max(MIN_PREEMPTIONS));
+        builder.check(model);
+        builder.preemption_bound.map(|b| b.to_string())
+    };
+    eprintln!(
+        "loom model {name}: {} iterations in {:.2?} (preemption bound {})",
+        iterations.load(Relaxed),
+        start.elapsed(),
+        bound.as_deref().unwrap_or("none")
+    );
 }
 
 /// A shared event counter (polls, drops). See the module doc for why it is a `std` atomic.
