@@ -444,7 +444,10 @@ fn task_abort_then_await_from_other_thread() {
                 assert_eq!(polls.get(), 2);
                 drop(out);
             }
-            Err(e) => assert!(e.is_cancelled(), "{e:?}"),
+            Err(e) => {
+                assert!(e.is_cancelled(), "{e:?}");
+                assert!(polls.get() < 2, "a task that returned Ready reported cancelled");
+            }
         }
         assert_eq!(out_drops.get(), 1);
         assert!(sched.pop().is_none());
