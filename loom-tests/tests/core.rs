@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -609,11 +609,11 @@ fn park_wake_is_never_lost() {
         let waker = {
             let (parker, flag) = (parker.clone(), flag.clone());
             thread::spawn(move || {
-                flag.store(true, std::sync::atomic::Ordering::Release);
+                flag.store(true, Release);
                 parker.unpark();
             })
         };
-        while !flag.load(std::sync::atomic::Ordering::Acquire) {
+        while !flag.load(Acquire) {
             parker.park();
         }
         waker.join().unwrap();
@@ -647,13 +647,13 @@ fn park_back_to_back_wakes() {
             let (parker, rounds) = (parker.clone(), rounds.clone());
             thread::spawn(move || {
                 for _ in 0..2 {
-                    rounds.fetch_add(1, std::sync::atomic::Ordering::Release);
+                    rounds.fetch_add(1, Release);
                     parker.unpark();
                 }
             })
         };
         for round in 1..=2 {
-            while rounds.load(std::sync::atomic::Ordering::Acquire) < round {
+            while rounds.load(Acquire) < round {
                 parker.park();
             }
         }
@@ -686,12 +686,12 @@ impl Pool {
     }
 
     fn is_shutdown(&self) -> bool {
-        self.shutdown.load(std::sync::atomic::Ordering::Acquire)
+        self.shutdown.load(Acquire)
     }
 
     /// `Shared::begin_shutdown`.
     fn begin_shutdown(&self) {
-        self.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        self.shutdown.store(true, Release);
         for p in &self.parkers {
             p.unpark();
         }
@@ -742,7 +742,7 @@ fn idle_worker(pool: &Pool, index: usize) {
                 if std::mem::replace(&mut is_searching, false) && pool.idle.transition_from_searching() {
                     pool.notify_one();
                 }
-                let taken = pool.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let taken = pool.taken.fetch_add(1, Relaxed) + 1;
                 if taken == pool.jobs {
                     pool.begin_shutdown();
                 } else {
@@ -796,7 +796,7 @@ fn idle_remote_spawn_wakes_a_worker() {
         for w in workers {
             w.join().unwrap();
         }
-        assert_eq!(pool.taken.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(pool.taken.load(Relaxed), 1);
         assert!(pool.injector.lock().unwrap().is_empty());
     });
 }
@@ -823,7 +823,7 @@ fn idle_burst_of_two_jobs_is_all_taken() {
         for w in workers {
             w.join().unwrap();
         }
-        assert_eq!(pool.taken.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(pool.taken.load(Relaxed), 2);
         assert!(pool.injector.lock().unwrap().is_empty());
     });
 }
@@ -842,7 +842,7 @@ fn idle_spawn_from_busy_worker_wakes_the_other() {
         };
         pool.push(7);
         worker.join().unwrap();
-        assert_eq!(pool.taken.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(pool.taken.load(Relaxed), 1);
         assert!(pool.injector.lock().unwrap().is_empty());
     });
 }
