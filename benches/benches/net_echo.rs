@@ -1,0 +1,670 @@
+//! Networking benchmarks: TCP echo on weft, on tokio and on a hand-written single-threaded
+//! mio epoll loop (the floor), measured with one and the same client.
+//!
+//! ```sh
+//! cargo bench -p weft-benches --bench net_echo                 # the whole suite, ~1.5 min
+//! cargo bench -p weft-benches --bench net_echo -- --secs 5     # longer measured windows
+//! cargo bench -p weft-benches --bench net_echo -- --only mixed # just the mixed-load part
+//! benches/net.sh                                               # this, then wrk on http_hello
+//! ```
+//!
+//! The binary is both sides. Run plainly, it is the client: for every point it starts
+//! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
+//! which prints its port on stdout and serves until its stdin closes (or `--secs` pass).
+//! The client is the same for every server: a tokio `current_thread` runtime (one core at
+//! most), `conns` connections, each writing `size` bytes and reading them back in a loop.
+//! After a warm-up, for a fixed window, it counts completed requests and their latencies,
+//! and a plain thread reads the server's `utime + stime` from `/proc/<pid>/stat` at the
+//! window's two ends: server CPU time per request is the fair figure on a small machine
+//! where client and server share the cores.
+//!
+//! Servers (all echo with a 64 KiB buffer: read what is there, write it all back):
+//! - `weft`: `TcpListener::accept` loop spawning one task per connection, `read` /
+//!   `write_all` on the `TcpStream` (the same code as the tokio server).
+//! - `weft-streams`: `weft::io::start_server` with `examples/echo_server.rs`'s
+//!   `handle_stream` (`StreamReader::read` / `StreamWriter::write` + `drain`).
+//! - `tokio`: the tokio version of `weft`'s loop.
+//! - `mio`: one thread, one `mio::Poll`, edge-triggered; reads until `WouldBlock`, writes
+//!   back, keeps what a partial write left and waits for writability.
+//!
+//! `--spin` (mixed load): the server also runs a task that sleeps 50 ms then spins 20 ms
+//! without yielding, forever.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Every server reads into a buffer this large.
+const BUF: usize = 64 * 1024;
+/// Mixed load: the spinning task sleeps this long...
+const SPIN_PERIOD: Duration = Duration::from_millis(50);
+/// ...then spins this long without yielding.
+const SPIN_FOR: Duration = Duration::from_millis(20);
+
+// ---------------------------------------------------------------------------------------
+// Servers
+// ---------------------------------------------------------------------------------------
+
+/// Which server a child process runs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Kind {
+    Weft,
+    WeftStreams,
+    Tokio,
+    Mio,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Result<Kind, String> {
+        Ok(match s {
+            "weft" => Kind::Weft,
+            "weft-streams" => Kind::WeftStreams,
+            "tokio" => Kind::Tokio,
+            "mio" => Kind::Mio,
+            _ => return Err(format!("unknown server {s}")),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Weft => "weft",
+            Kind::WeftStreams => "weft-streams",
+            Kind::Tokio => "tokio",
+            Kind::Mio => "mio",
+        }
+    }
+}
+
+/// Spins for `SPIN_FOR` without yielding.
+fn spin() {
+    let start = Instant::now();
+    while start.elapsed() < SPIN_FOR {
+        std::hint::spin_loop();
+    }
+}
+
+/// Serves until stdin reaches its end or `secs` pass, then exits the process (no runtime
+/// shutdown: nothing to measure there).
+fn serve_until_stdin_closes(port: u16, secs: f64) -> ! {
+    println!("{port}");
+    io::stdout().flush().expect("stdout");
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        while matches!(io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(Duration::from_secs_f64(secs));
+    std::process::exit(0)
+}
+
+async fn weft_conn(mut s: weft::net::TcpStream) {
+    use weft::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if s.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `examples/echo_server.rs`'s `handle_stream`.
+async fn weft_stream_conn(mut reader: weft::io::StreamReader, mut writer: weft::io::StreamWriter) {
+    loop {
+        match reader.read(BUF).await {
+            Ok(chunk) if !chunk.is_empty() => {
+                writer.write(&chunk);
+                if writer.drain().await.is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
+    let rt = weft::Builder::multi_thread().worker_threads(workers).build().expect("weft runtime");
+    let (tx, rx) = mpsc::channel();
+    // The accept loop is a task, as `start_server` makes it: it binds on a worker.
+    let _accept = rt.spawn(async move {
+        if kind == Kind::WeftStreams {
+            let server = weft::io::start_server(weft_stream_conn, "127.0.0.1:0").await.expect("bind");
+            tx.send(server.local_addr().expect("local_addr").port()).expect("port");
+            let _ = server.serve_forever().await;
+        } else {
+            let listener = weft::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            tx.send(listener.local_addr().expect("local_addr").port()).expect("port");
+            while let Ok((s, _)) = listener.accept().await {
+                let _conn = weft::spawn(weft_conn(s));
+            }
+        }
+    });
+    if spin_task {
+        let _spinner = rt.spawn(async {
+            loop {
+                weft::time::sleep(SPIN_PERIOD).await;
+                spin();
+            }
+        });
+    }
+    let port = rx.recv().expect("port");
+    serve_until_stdin_closes(port, secs)
+}
+
+async fn tokio_conn(mut s: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = s.set_nodelay(true);
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if s.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn tokio_server(workers: usize, spin_task: bool, secs: f64) -> ! {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (tx, rx) = mpsc::channel();
+    rt.spawn(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        tx.send(listener.local_addr().expect("local_addr").port()).expect("port");
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(tokio_conn(s));
+        }
+    });
+    if spin_task {
+        rt.spawn(async {
+            loop {
+                tokio::time::sleep(SPIN_PERIOD).await;
+                spin();
+            }
+        });
+    }
+    let port = rx.recv().expect("port");
+    serve_until_stdin_closes(port, secs)
+}
+
+/// One connection of the mio server: what a partial write left, from `sent` on.
+struct MioConn {
+    stream: mio::net::TcpStream,
+    pending: Vec<u8>,
+    sent: usize,
+    want_write: bool,
+}
+
+/// Writes `data` until done or `WouldBlock`: how much went out; `Err` closes the connection.
+fn write_some(stream: &mut mio::net::TcpStream, data: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < data.len() {
+        match stream.write(&data[done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// Serves one connection after an event: flush what is pending, then read until
+/// `WouldBlock`, echoing each read. `Ok(false)`: the connection is finished.
+fn mio_drive(c: &mut MioConn, buf: &mut [u8], registry: &mio::Registry, token: mio::Token) -> io::Result<bool> {
+    use mio::Interest;
+    loop {
+        if c.sent < c.pending.len() {
+            c.sent += write_some(&mut c.stream, &c.pending[c.sent..])?;
+            if c.sent < c.pending.len() {
+                if !c.want_write {
+                    registry.reregister(&mut c.stream, token, Interest::READABLE | Interest::WRITABLE)?;
+                    c.want_write = true;
+                }
+                return Ok(true); // no reading while the peer does not take our writes
+            }
+        }
+        if c.want_write {
+            c.pending.clear();
+            c.sent = 0;
+            registry.reregister(&mut c.stream, token, Interest::READABLE)?;
+            c.want_write = false;
+        }
+        match c.stream.read(buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                let done = write_some(&mut c.stream, &buf[..n])?;
+                if done < n {
+                    c.pending.clear();
+                    c.sent = 0;
+                    c.pending.extend_from_slice(&buf[done..n]);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn mio_server(secs: f64) -> ! {
+    use mio::{Events, Interest, Poll, Token};
+    const LISTENER: Token = Token(usize::MAX);
+    let mut poll = Poll::new().expect("poll");
+    let mut listener = mio::net::TcpListener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    poll.registry().register(&mut listener, LISTENER, Interest::READABLE).expect("register");
+    let port = listener.local_addr().expect("local_addr").port();
+    std::thread::spawn(move || {
+        let mut events = Events::with_capacity(1024);
+        let mut conns: HashMap<usize, MioConn> = HashMap::new();
+        let mut next = 0usize;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            if let Err(e) = poll.poll(&mut events, None) {
+                assert_eq!(e.kind(), io::ErrorKind::Interrupted, "poll: {e}");
+                continue;
+            }
+            for event in &events {
+                if event.token() == LISTENER {
+                    loop {
+                        match listener.accept() {
+                            Ok((mut stream, _)) => {
+                                let _ = stream.set_nodelay(true);
+                                let token = Token(next);
+                                next += 1;
+                                poll.registry().register(&mut stream, token, Interest::READABLE).expect("register");
+                                let c = MioConn { stream, pending: Vec::new(), sent: 0, want_write: false };
+                                conns.insert(token.0, c);
+                                // Data may already be there: serve it now (edge-triggered).
+                                let c = conns.get_mut(&token.0).expect("just inserted");
+                                if !matches!(mio_drive(c, &mut buf, poll.registry(), token), Ok(true)) {
+                                    let mut c = conns.remove(&token.0).expect("present");
+                                    let _ = poll.registry().deregister(&mut c.stream);
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => break,
+                        }
+                    }
+                } else if let Some(c) = conns.get_mut(&event.token().0) {
+                    if !matches!(mio_drive(c, &mut buf, poll.registry(), event.token()), Ok(true)) {
+                        let mut c = conns.remove(&event.token().0).expect("present");
+                        let _ = poll.registry().deregister(&mut c.stream);
+                    }
+                }
+            }
+        }
+    });
+    serve_until_stdin_closes(port, secs)
+}
+
+// ---------------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------------
+
+/// A running server child process.
+struct ServerProcess {
+    child: Child,
+    port: u16,
+}
+
+impl ServerProcess {
+    fn start(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> io::Result<ServerProcess> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["--server", kind.name(), "--workers", &workers.to_string(), "--secs", &secs.to_string()]);
+        if spin_task {
+            cmd.arg("--spin");
+        }
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        let mut line = String::new();
+        io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let port = line.trim().parse().map_err(|e| io::Error::other(format!("server said {line:?}: {e}")))?;
+        Ok(ServerProcess { child, port })
+    }
+
+    /// utime + stime of the whole process (all threads), in seconds.
+    fn cpu_secs(&self) -> io::Result<f64> {
+        cpu_secs_of(self.child.id())
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take()); // the server exits when its stdin closes
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fields 14 and 15 of `/proc/<pid>/stat` (utime, stime), in seconds.
+fn cpu_secs_of(pid: u32) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) is parenthesised and may hold spaces: count after it.
+    let after = &stat[stat.rfind(')').ok_or_else(|| io::Error::other("bad stat"))? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3, so field k is fields[k - 3].
+    let ticks: u64 = fields[14 - 3].parse::<u64>().map_err(io::Error::other)?
+        + fields[15 - 3].parse::<u64>().map_err(io::Error::other)?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Ok(ticks as f64 / hz as f64)
+}
+
+/// The 1-, 5- and 15-minute load averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// What one point measured.
+#[derive(Clone, Debug)]
+struct Measured {
+    requests: usize,
+    window: f64,
+    server_cpu: f64,
+    /// Sorted, microseconds.
+    latencies: Vec<u32>,
+}
+
+impl Measured {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.window
+    }
+
+    fn cpu_us_per_request(&self) -> f64 {
+        self.server_cpu * 1e6 / self.requests.max(1) as f64
+    }
+
+    /// Server CPU as a share of one core.
+    fn server_cores(&self) -> f64 {
+        self.server_cpu / self.window
+    }
+
+    fn pct(&self, p: f64) -> u32 {
+        if self.latencies.is_empty() {
+            return 0;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+}
+
+/// One connection's loop: latencies (µs) of the requests that completed inside the window.
+async fn client_conn(
+    mut s: tokio::net::TcpStream,
+    size: usize,
+    from: Instant,
+    to: Instant,
+) -> io::Result<Vec<u32>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let message = vec![b'x'; size];
+    let mut reply = vec![0u8; size];
+    let mut latencies = Vec::with_capacity(1024);
+    let (mut r, mut w) = s.split();
+    loop {
+        let start = Instant::now();
+        if start >= to {
+            return Ok(latencies);
+        }
+        // Both at once: a 64 KiB message must not wait on its own echo.
+        tokio::try_join!(w.write_all(&message), r.read_exact(&mut reply))?;
+        let end = Instant::now();
+        if end > from && end <= to {
+            latencies.push(end.duration_since(start).as_micros().min(u32::MAX as u128) as u32);
+        }
+    }
+}
+
+/// Runs the same client against `port`: `conns` connections, `size`-byte echoes,
+/// `warmup` then a `secs` window.
+fn run_client(server: &ServerProcess, conns: usize, size: usize, warmup: f64, secs: f64) -> io::Result<Measured> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
+    let streams = rt.block_on(async {
+        let mut v = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            v.push(s);
+        }
+        io::Result::Ok(v)
+    })?;
+    let start = Instant::now();
+    let from = start + Duration::from_secs_f64(warmup);
+    let to = from + Duration::from_secs_f64(secs);
+    // The server's CPU is read by a plain thread at the window's ends, not by a task that
+    // might be late.
+    let pid = server.child.id();
+    let sampler = std::thread::spawn(move || -> io::Result<(f64, f64)> {
+        std::thread::sleep(from.saturating_duration_since(Instant::now()));
+        let (c0, t0) = (cpu_secs_of(pid)?, Instant::now());
+        std::thread::sleep(to.saturating_duration_since(Instant::now()));
+        let (c1, t1) = (cpu_secs_of(pid)?, Instant::now());
+        Ok((c1 - c0, t1.duration_since(t0).as_secs_f64()))
+    });
+    let results = rt.block_on(async {
+        let tasks: Vec<_> = streams.into_iter().map(|s| tokio::spawn(client_conn(s, size, from, to))).collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.map_err(io::Error::other)??);
+        }
+        io::Result::Ok(all)
+    })?;
+    let (server_cpu, _) = sampler.join().expect("sampler")?;
+    let mut latencies = results;
+    latencies.sort_unstable();
+    Ok(Measured { requests: latencies.len(), window: secs, server_cpu, latencies })
+}
+
+/// Starts `kind`, runs the client, stops the server.
+fn point(kind: Kind, o: &Options, spin_task: bool, conns: usize, size: usize) -> io::Result<Measured> {
+    let server = ServerProcess::start(kind, o.workers, spin_task, o.warmup + o.secs + 30.0)?;
+    let _ = server.cpu_secs()?; // the process is there
+    let m = run_client(&server, conns, size, o.warmup, o.secs);
+    server.stop();
+    m
+}
+
+// ---------------------------------------------------------------------------------------
+// The suite
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Options {
+    workers: usize,
+    warmup: f64,
+    secs: f64,
+    mixed_secs: f64,
+    only: Option<String>,
+}
+
+fn parse_client_options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options { workers: 2, warmup: 0.5, secs: 3.0, mixed_secs: 5.0, only: None };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<f64>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--bench" => {} // cargo bench passes it
+            "--workers" => o.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?,
+            "--warmup" => o.warmup = num(value()?)?,
+            "--secs" => o.secs = num(value()?)?,
+            "--mixed-secs" => o.mixed_secs = num(value()?)?,
+            "--only" => o.only = Some(value()?),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// The child-process side: `--server KIND [--workers N] [--spin] [--secs S]`.
+fn server_main(args: &[String]) -> ! {
+    let mut kind = None;
+    let mut workers = 2;
+    let mut spin_task = false;
+    let mut secs = 600.0;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--server" => kind = Some(Kind::parse(it.next().expect("--server KIND")).expect("server kind")),
+            "--workers" => workers = it.next().and_then(|v| v.parse().ok()).expect("--workers N"),
+            "--secs" => secs = it.next().and_then(|v| v.parse().ok()).expect("--secs S"),
+            "--spin" => spin_task = true,
+            "--bench" => {}
+            other => panic!("unknown server option {other}"),
+        }
+    }
+    match kind.expect("--server") {
+        k @ (Kind::Weft | Kind::WeftStreams) => weft_server(k, workers, spin_task, secs),
+        Kind::Tokio => tokio_server(workers, spin_task, secs),
+        Kind::Mio => mio_server(secs),
+    }
+}
+
+fn echo_suite(o: &Options) -> io::Result<()> {
+    let points: [(usize, usize); 4] = [(1, 1024), (16, 1024), (256, 1024), (64, 64 * 1024)];
+    let kinds = [Kind::Weft, Kind::Tokio, Kind::Mio, Kind::WeftStreams];
+    println!("\n### Echo ({} workers for weft and tokio; mio: 1 thread; {} s window after {} s warm-up)\n", o.workers, o.secs, o.warmup);
+    let mut rows = Vec::new();
+    for &(conns, size) in &points {
+        let mut by_kind = HashMap::new();
+        for &kind in &kinds {
+            let m = point(kind, o, false, conns, size)?;
+            eprintln!(
+                "  echo {conns:>3} x {:>2} KiB {:<13} {:>8.0} req/s  {:>6.2} us CPU/req  server {:.2} cores  p50 {} us  p99 {} us",
+                size / 1024,
+                kind.name(),
+                m.rps(),
+                m.cpu_us_per_request(),
+                m.server_cores(),
+                m.pct(50.0),
+                m.pct(99.0)
+            );
+            by_kind.insert(kind, m);
+        }
+        rows.push((conns, size, by_kind));
+    }
+    println!("| conns × size | server | req/s | server CPU µs/req | server cores | p50 µs | p99 µs | CPU/req vs tokio | CPU/req vs mio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (conns, size, by_kind) in &rows {
+        let tokio = by_kind[&Kind::Tokio].cpu_us_per_request();
+        let mio = by_kind[&Kind::Mio].cpu_us_per_request();
+        for kind in kinds {
+            let m = &by_kind[&kind];
+            let c = m.cpu_us_per_request();
+            println!(
+                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {:.2} |",
+                size / 1024,
+                kind.name(),
+                m.rps(),
+                c,
+                m.server_cores(),
+                m.pct(50.0),
+                m.pct(99.0),
+                c / tokio,
+                c / mio
+            );
+        }
+    }
+    Ok(())
+}
+
+fn mixed_suite(o: &Options) -> io::Result<()> {
+    let (conns, size) = (64, 1024);
+    let kinds = [Kind::Weft, Kind::Tokio];
+    let mo = Options { secs: o.mixed_secs, ..o.clone() };
+    println!(
+        "\n### Mixed load ({conns} × 1 KiB echo; spin = a server task sleeps {} ms then spins {} ms, forever; {} s window)\n",
+        SPIN_PERIOD.as_millis(),
+        SPIN_FOR.as_millis(),
+        mo.secs
+    );
+    let mut results = Vec::new();
+    for spin_task in [false, true] {
+        for kind in kinds {
+            let m = point(kind, &mo, spin_task, conns, size)?;
+            eprintln!(
+                "  mixed spin={spin_task:<5} {:<6} {:>8.0} req/s  p50 {} us  p99 {} us  p99.9 {} us  max {} us",
+                kind.name(),
+                m.rps(),
+                m.pct(50.0),
+                m.pct(99.0),
+                m.pct(99.9),
+                m.latencies.last().copied().unwrap_or(0)
+            );
+            results.push((spin_task, kind, m));
+        }
+    }
+    println!("| spin | server | req/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/req |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for (spin_task, kind, m) in &results {
+        println!(
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {:.2} |",
+            if *spin_task { "yes" } else { "no" },
+            kind.name(),
+            m.rps(),
+            m.pct(50.0),
+            m.pct(99.0),
+            m.pct(99.9),
+            m.latencies.last().copied().unwrap_or(0),
+            m.cpu_us_per_request()
+        );
+    }
+    for spin_task in [false, true] {
+        let get = |k| results.iter().find(|(s, kind, _)| *s == spin_task && *kind == k).map(|(_, _, m)| m).expect("ran");
+        let (w, t) = (get(Kind::Weft), get(Kind::Tokio));
+        println!(
+            "\nspin={}: weft/tokio p50 {:.2}, p99 {:.2}",
+            if spin_task { "yes" } else { "no" },
+            w.pct(50.0) as f64 / t.pct(50.0).max(1) as f64,
+            w.pct(99.0) as f64 / t.pct(99.0).max(1) as f64
+        );
+    }
+    Ok(())
+}
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--server") {
+        server_main(&args);
+    }
+    let o = match parse_client_options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("net_echo: {e}");
+            eprintln!("usage: net_echo [--workers N] [--warmup S] [--secs S] [--mixed-secs S] [--only echo|mixed]");
+            std::process::exit(2);
+        }
+    };
+    let started = Instant::now();
+    println!("net_echo: load average at start {}", loadavg());
+    if o.only.as_deref().is_none_or(|s| s == "echo") {
+        echo_suite(&o)?;
+    }
+    if o.only.as_deref().is_none_or(|s| s == "mixed") {
+        mixed_suite(&o)?;
+    }
+    println!("\nnet_echo: load average at end {}; took {:.0} s", loadavg(), started.elapsed().as_secs_f64());
+    Ok(())
+}
