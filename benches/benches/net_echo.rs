@@ -88,7 +88,7 @@ fn spin() {
 
 /// Serves until stdin reaches its end or `secs` pass, then exits the process (no runtime
 /// shutdown: nothing to measure there).
-fn serve_until_stdin_closes(port: u16, secs: f64) -> ! {
+fn serve_until_stdin_closes(port: u16, secs: f64, on_exit: impl FnOnce()) -> ! {
     println!("{port}");
     io::stdout().flush().expect("stdout");
     let (tx, rx) = mpsc::channel::<()>();
@@ -98,6 +98,7 @@ fn serve_until_stdin_closes(port: u16, secs: f64) -> ! {
         let _ = tx.send(());
     });
     let _ = rx.recv_timeout(Duration::from_secs_f64(secs));
+    on_exit();
     std::process::exit(0)
 }
 
@@ -157,7 +158,20 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
         });
     }
     let port = rx.recv().expect("port");
-    serve_until_stdin_closes(port, secs)
+    serve_until_stdin_closes(port, secs, || {
+        if std::env::var_os("NET_ECHO_METRICS").is_some() {
+            let m = rt.metrics();
+            for i in 0..m.num_workers() {
+                eprintln!(
+                    "    weft worker {i}: polls {} parks {} steals {} io events {}",
+                    m.worker_poll_count(i),
+                    m.worker_park_count(i),
+                    m.worker_steal_count(i),
+                    m.worker_io_events(i)
+                );
+            }
+        }
+    })
 }
 
 async fn tokio_conn(mut s: tokio::net::TcpStream) {
@@ -198,7 +212,7 @@ fn tokio_server(workers: usize, spin_task: bool, secs: f64) -> ! {
         });
     }
     let port = rx.recv().expect("port");
-    serve_until_stdin_closes(port, secs)
+    serve_until_stdin_closes(port, secs, || {})
 }
 
 /// One connection of the mio server: what a partial write left, from `sent` on.
@@ -310,7 +324,7 @@ fn mio_server(secs: f64) -> ! {
             }
         }
     });
-    serve_until_stdin_closes(port, secs)
+    serve_until_stdin_closes(port, secs, || {})
 }
 
 // ---------------------------------------------------------------------------------------
@@ -399,6 +413,12 @@ impl Measured {
     /// Server CPU as a share of one core.
     fn server_cores(&self) -> f64 {
         self.server_cpu / self.window
+    }
+
+    /// Share of requests (%) that took at least `us` microseconds.
+    fn share_at_least(&self, us: u32) -> f64 {
+        let slow = self.latencies.len() - self.latencies.partition_point(|&l| l < us);
+        slow as f64 * 100.0 / self.latencies.len().max(1) as f64
     }
 
     fn pct(&self, p: f64) -> u32 {
@@ -592,7 +612,7 @@ fn echo_suite(o: &Options) -> io::Result<()> {
 
 fn mixed_suite(o: &Options) -> io::Result<()> {
     let (conns, size) = (64, 1024);
-    let kinds = [Kind::Weft, Kind::Tokio];
+    let kinds = [Kind::Weft, Kind::Tokio, Kind::WeftStreams];
     let mo = Options { secs: o.mixed_secs, ..o.clone() };
     println!(
         "\n### Mixed load ({conns} × 1 KiB echo; spin = a server task sleeps {} ms then spins {} ms, forever; {} s window)\n",
@@ -605,22 +625,23 @@ fn mixed_suite(o: &Options) -> io::Result<()> {
         for kind in kinds {
             let m = point(kind, &mo, spin_task, conns, size)?;
             eprintln!(
-                "  mixed spin={spin_task:<5} {:<6} {:>8.0} req/s  p50 {} us  p99 {} us  p99.9 {} us  max {} us",
+                "  mixed spin={spin_task:<5} {:<12} {:>8.0} req/s  p50 {} us  p99 {} us  p99.9 {} us  max {} us  >=15ms {:.3}%",
                 kind.name(),
                 m.rps(),
                 m.pct(50.0),
                 m.pct(99.0),
                 m.pct(99.9),
-                m.latencies.last().copied().unwrap_or(0)
+                m.latencies.last().copied().unwrap_or(0),
+                m.share_at_least(15_000)
             );
             results.push((spin_task, kind, m));
         }
     }
-    println!("| spin | server | req/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/req |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("| spin | server | req/s | p50 µs | p99 µs | p99.9 µs | max µs | ≥ 5 ms | ≥ 15 ms | server CPU µs/req |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (spin_task, kind, m) in &results {
         println!(
-            "| {} | {} | {:.0} | {} | {} | {} | {} | {:.2} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {:.2}% | {:.3}% | {:.2} |",
             if *spin_task { "yes" } else { "no" },
             kind.name(),
             m.rps(),
@@ -628,18 +649,26 @@ fn mixed_suite(o: &Options) -> io::Result<()> {
             m.pct(99.0),
             m.pct(99.9),
             m.latencies.last().copied().unwrap_or(0),
+            m.share_at_least(5_000),
+            m.share_at_least(15_000),
             m.cpu_us_per_request()
         );
     }
     for spin_task in [false, true] {
         let get = |k| results.iter().find(|(s, kind, _)| *s == spin_task && *kind == k).map(|(_, _, m)| m).expect("ran");
-        let (w, t) = (get(Kind::Weft), get(Kind::Tokio));
-        println!(
-            "\nspin={}: weft/tokio p50 {:.2}, p99 {:.2}",
-            if spin_task { "yes" } else { "no" },
-            w.pct(50.0) as f64 / t.pct(50.0).max(1) as f64,
-            w.pct(99.0) as f64 / t.pct(99.0).max(1) as f64
-        );
+        let t = get(Kind::Tokio);
+        for kind in [Kind::Weft, Kind::WeftStreams] {
+            let w = get(kind);
+            println!(
+                "\nspin={}: {}/tokio p50 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
+                if spin_task { "yes" } else { "no" },
+                kind.name(),
+                w.pct(50.0) as f64 / t.pct(50.0).max(1) as f64,
+                w.pct(99.0) as f64 / t.pct(99.0).max(1) as f64,
+                w.pct(99.9) as f64 / t.pct(99.9).max(1) as f64,
+                w.latencies.last().copied().unwrap_or(0) as f64 / t.latencies.last().copied().unwrap_or(0).max(1) as f64
+            );
+        }
     }
     Ok(())
 }
