@@ -384,6 +384,21 @@ fn cpu_secs_of(pid: u32) -> io::Result<f64> {
     Ok(ticks as f64 / hz as f64)
 }
 
+/// Context switches (voluntary + involuntary) of all the process's threads so far.
+fn context_switches_of(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        for line in status.lines() {
+            if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:").or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:")) {
+                total += v.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
 /// The 1-, 5- and 15-minute load averages.
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -397,6 +412,8 @@ struct Measured {
     requests: usize,
     window: f64,
     server_cpu: f64,
+    /// Server context switches in the window.
+    switches: u64,
     /// Sorted, microseconds.
     latencies: Vec<u32>,
 }
@@ -404,6 +421,10 @@ struct Measured {
 impl Measured {
     fn rps(&self) -> f64 {
         self.requests as f64 / self.window
+    }
+
+    fn switches_per_request(&self) -> f64 {
+        self.switches as f64 / self.requests.max(1) as f64
     }
 
     fn cpu_us_per_request(&self) -> f64 {
@@ -476,12 +497,12 @@ fn run_client(server: &ServerProcess, conns: usize, size: usize, warmup: f64, se
     // The server's CPU is read by a plain thread at the window's ends, not by a task that
     // might be late.
     let pid = server.child.id();
-    let sampler = std::thread::spawn(move || -> io::Result<(f64, f64)> {
+    let sampler = std::thread::spawn(move || -> io::Result<(f64, u64)> {
         std::thread::sleep(from.saturating_duration_since(Instant::now()));
-        let (c0, t0) = (cpu_secs_of(pid)?, Instant::now());
+        let (c0, s0) = (cpu_secs_of(pid)?, context_switches_of(pid));
         std::thread::sleep(to.saturating_duration_since(Instant::now()));
-        let (c1, t1) = (cpu_secs_of(pid)?, Instant::now());
-        Ok((c1 - c0, t1.duration_since(t0).as_secs_f64()))
+        let (c1, s1) = (cpu_secs_of(pid)?, context_switches_of(pid));
+        Ok((c1 - c0, s1.saturating_sub(s0)))
     });
     let results = rt.block_on(async {
         let tasks: Vec<_> = streams.into_iter().map(|s| tokio::spawn(client_conn(s, size, from, to))).collect();
@@ -491,10 +512,10 @@ fn run_client(server: &ServerProcess, conns: usize, size: usize, warmup: f64, se
         }
         io::Result::Ok(all)
     })?;
-    let (server_cpu, _) = sampler.join().expect("sampler")?;
+    let (server_cpu, switches) = sampler.join().expect("sampler")?;
     let mut latencies = results;
     latencies.sort_unstable();
-    Ok(Measured { requests: latencies.len(), window: secs, server_cpu, latencies })
+    Ok(Measured { requests: latencies.len(), window: secs, server_cpu, switches, latencies })
 }
 
 /// Starts `kind`, runs the client, stops the server.
@@ -585,12 +606,13 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         for &kind in &kinds {
             let m = point(kind, o, false, conns, size)?;
             eprintln!(
-                "  echo {conns:>3} x {:>2} KiB {:<13} {:>8.0} req/s  {:>6.2} us CPU/req  server {:.2} cores  p50 {} us  p99 {} us",
+                "  echo {conns:>3} x {:>2} KiB {:<13} {:>8.0} req/s  {:>6.2} us CPU/req  server {:.2} cores  {:.3} cs/req  p50 {} us  p99 {} us",
                 size / 1024,
                 kind.name(),
                 m.rps(),
                 m.cpu_us_per_request(),
                 m.server_cores(),
+                m.switches_per_request(),
                 m.pct(50.0),
                 m.pct(99.0)
             );
@@ -598,8 +620,8 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         }
         rows.push((conns, size, by_kind));
     }
-    println!("| conns × size | server | req/s | server CPU µs/req | server cores | p50 µs | p99 µs | CPU/req vs tokio | CPU/req vs mio |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| conns × size | server | req/s | server CPU µs/req | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | CPU/req vs mio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (conns, size, by_kind) in &rows {
             let cpu_of = |k: Kind| by_kind.get(&k).map_or(f64::NAN, Measured::cpu_us_per_request);
         let (tokio, mio) = (cpu_of(Kind::Tokio), cpu_of(Kind::Mio));
@@ -607,12 +629,13 @@ fn echo_suite(o: &Options) -> io::Result<()> {
             let m = &by_kind[&kind];
             let c = m.cpu_us_per_request();
             println!(
-                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.2} | {:.2} |",
+                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2} | {:.3} | {} | {} | {:.2} | {:.2} |",
                 size / 1024,
                 kind.name(),
                 m.rps(),
                 c,
                 m.server_cores(),
+                m.switches_per_request(),
                 m.pct(50.0),
                 m.pct(99.0),
                 c / tokio,
