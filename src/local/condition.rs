@@ -20,30 +20,24 @@ use super::waiters::{WaiterId, Waiters, Wakeups};
 /// the lock (as asyncio requires) and no wakeup can fall between a check and a wait.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-/// # }
-/// # block_on(async {
+/// use std::future::Future;
+/// use std::task::{Context, Poll, Waker};
 /// use weft::local::{Condition, Mutex};
+/// # let mut cx = Context::from_waker(Waker::noop());
 /// let ready = Mutex::new(false);
 /// let cond = Condition::new();
-/// let waiter = async {
+/// // One task waits until the flag is up...
+/// let mut waiter = std::pin::pin!(async {
 ///     let guard = cond.wait_for(ready.lock().await, |ready| *ready).await;
-///     assert!(*guard);
-/// };
-/// let setter = async {
-///     *ready.lock().await = true;
-///     cond.notify_all();
-/// };
-/// # let waiter = std::pin::pin!(waiter);
-/// # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-/// # let mut waiter = waiter;
-/// # assert!(waiter.as_mut().poll(&mut cx).is_pending());
-/// setter.await;
-/// waiter.await;
-/// # });
+///     *guard
+/// });
+/// assert!(waiter.as_mut().poll(&mut cx).is_pending());
+/// // ...another raises it and notifies, holding the lock.
+/// let mut guard = ready.try_lock().unwrap();
+/// *guard = true;
+/// cond.notify_all();
+/// drop(guard);
+/// assert_eq!(waiter.as_mut().poll(&mut cx), Poll::Ready(true));
 /// ```
 pub struct Condition {
     /// Tasks waiting to be notified, oldest first.

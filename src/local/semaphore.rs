@@ -77,7 +77,7 @@ impl Semaphore {
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.permits
             .try_acquire()
-            .then_some(SemaphorePermit { semaphore: self })
+            .then(|| SemaphorePermit { semaphore: self })
     }
 
     /// Adds `n` permits, handing them to waiting tasks first (oldest first).

@@ -1,0 +1,199 @@
+//! `sync::Event`: a flag that tasks on any worker can wait on.
+//!
+//! # Protocol
+//!
+//! 1. `set` and a waiter's registration both run with `waiters` locked, and the waiter
+//!    checks the flag under that lock before registering: either it sees the flag set, or
+//!    `set` (which stores the flag under the lock) finds it in the list and notifies it.
+//! 2. The lock-free reads (`is_set`, a `wait` that finds the flag set, a `set` that finds
+//!    it already set) are linearised at their load: a `set` that sees `true` returns
+//!    without waking anyone because every waiter registered before that `true` was stored
+//!    has already been notified by the `set` that stored it.
+//! 3. A notified waiter completes whatever the flag is when it is polled: `clear` cannot
+//!    take back a wakeup.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::local::waiters::{WaiterId, Waiters, Wakeups};
+use crate::loom::{AtomicBool, Mutex, Ordering};
+
+/// A flag that is set or clear; [`wait`](Event::wait) completes once it is set.
+///
+/// [`set`](Event::set) wakes every waiting task, and each of them completes even if
+/// [`clear`](Event::clear) runs before it is polled again: being woken by `set` is final.
+/// Checking a set event is one atomic load.
+///
+/// ```
+/// let event = weft::sync::Event::new();
+/// assert!(!event.is_set());
+/// event.set();
+/// assert!(event.is_set());
+/// event.clear();
+/// assert!(!event.is_set());
+/// ```
+pub struct Event {
+    /// Stored with `waiters` locked when set; see the module docs.
+    flag: AtomicBool,
+    /// Waiters that registered while the flag was clear.
+    waiters: Mutex<Waiters<()>>,
+}
+
+impl Event {
+    /// A new, clear event.
+    ///
+    /// ```
+    /// assert!(!weft::sync::Event::new().is_set());
+    /// ```
+    pub fn new() -> Self {
+        Event {
+            flag: AtomicBool::new(false),
+            waiters: Mutex::new(Waiters::new()),
+        }
+    }
+
+    /// Sets the flag and wakes every waiting task.
+    ///
+    /// ```
+    /// # use std::future::Future;
+    /// # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// let event = weft::sync::Event::new();
+    /// let mut wait = std::pin::pin!(event.wait());
+    /// assert!(wait.as_mut().poll(&mut cx).is_pending());
+    /// event.set();
+    /// event.clear(); // too late: the waiter was already released
+    /// assert!(wait.as_mut().poll(&mut cx).is_ready());
+    /// ```
+    pub fn set(&self) {
+        // Protocol step 2. Acquire: pairs with the Release of the `set` that stored it.
+        if self.flag.load(Ordering::Acquire) {
+            return;
+        }
+        let mut wakeups = Wakeups::new();
+        {
+            let mut list = self.waiters.lock();
+            // Release: pairs with the Acquire of the lock-free `wait` and `is_set`.
+            self.flag.store(true, Ordering::Release);
+            list.notify(usize::MAX, &mut wakeups);
+        }
+        wakeups.wake();
+    }
+
+    /// Clears the flag: later calls to [`wait`](Event::wait) wait for the next `set`.
+    ///
+    /// ```
+    /// let event = weft::sync::Event::new();
+    /// event.set();
+    /// event.clear();
+    /// assert!(!event.is_set());
+    /// ```
+    pub fn clear(&self) {
+        // Nobody is woken by a clear, so no lock is needed: a waiter registering at the
+        // same time either saw the flag set (and completes) or waits for the next `set`.
+        self.flag.store(false, Ordering::Release);
+    }
+
+    /// Whether the flag is set.
+    ///
+    /// ```
+    /// let event = weft::sync::Event::new();
+    /// event.set();
+    /// assert!(event.is_set());
+    /// ```
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Completes once the flag is set (at once if it already is).
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// # block_on(async {
+    /// let event = std::sync::Arc::new(weft::sync::Event::new());
+    /// let setter = std::thread::spawn({
+    ///     let event = event.clone();
+    ///     move || event.set()
+    /// });
+    /// setter.join().unwrap();
+    /// event.wait().await;
+    /// # });
+    /// ```
+    pub fn wait(&self) -> EventWait<'_> {
+        EventWait {
+            event: self,
+            waiter: None,
+        }
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event::new()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("is_set", &self.is_set())
+            .finish()
+    }
+}
+
+/// The future of [`Event::wait`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct EventWait<'a> {
+    event: &'a Event,
+    waiter: Option<WaiterId>,
+}
+
+impl Future for EventWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let event = this.event;
+        if this.waiter.is_none() && event.is_set() {
+            return Poll::Ready(());
+        }
+        let mut list = event.waiters.lock();
+        match this.waiter {
+            Some(id) => {
+                let ready = list.poll(id, cx.waker());
+                if ready.is_ready() {
+                    this.waiter = None;
+                }
+                ready
+            }
+            // Protocol step 1: checked under the lock that `set` stores under.
+            None if event.flag.load(Ordering::Acquire) => Poll::Ready(()),
+            None => {
+                this.waiter = Some(list.register(cx.waker()));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for EventWait<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiter.take() {
+            // A notification is not a resource: nothing to pass on.
+            self.event.waiters.lock().cancel(id);
+        }
+    }
+}
+
+impl fmt::Debug for EventWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWait")
+            .field("queued", &self.waiter.is_some())
+            .finish_non_exhaustive()
+    }
+}
