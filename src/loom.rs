@@ -28,6 +28,12 @@ mod imp {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|e| e.into_inner())
         }
+        pub(crate) fn into_inner(self) -> T
+        where
+            T: Sized,
+        {
+            self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+        }
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             match self.0.try_lock() {
                 Ok(g) => Some(g),
@@ -105,6 +111,9 @@ mod imp {
         }
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             self.0.try_lock().ok()
+        }
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner().unwrap()
         }
     }
     impl<T: Default> Default for Mutex<T> {

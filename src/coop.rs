@@ -1,0 +1,62 @@
+//! Cooperative budget: a task that is always ready must still give its worker back.
+//!
+//! The executor gives each task poll a budget of [`BUDGET`] operations. Leaf futures
+//! (I/O, `JoinHandle`, channel receives, timers) call [`poll_proceed`] before doing work;
+//! once the budget is spent they wake the task and return `Pending`, so the task goes to
+//! the back of the run queue. Outside an executor-run poll the budget is unlimited.
+
+use std::cell::Cell;
+use std::task::{Context, Poll};
+
+/// Operations one task poll may perform before it is made to yield.
+pub(crate) const BUDGET: u8 = 128;
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// `None`: unconstrained (not inside an executor-run poll).
+    static REMAINING: Cell<Option<u8>> = const { Cell::new(None) };
+}
+#[cfg(loom)]
+loom::thread_local! {
+    static REMAINING: Cell<Option<u8>> = Cell::new(None);
+}
+
+/// Runs `f` (one task poll) with a fresh budget, restoring the previous one afterwards.
+pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u8>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0;
+            let _ = REMAINING.try_with(|r| r.set(prev));
+        }
+    }
+    let prev = REMAINING.with(|r| r.replace(Some(BUDGET)));
+    let _restore = Restore(prev);
+    f()
+}
+
+/// Spends one unit of budget, or wakes the task and returns `Pending` when none is left.
+#[inline]
+pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    let ok = REMAINING
+        .try_with(|r| match r.get() {
+            None => true,
+            Some(0) => false,
+            Some(n) => {
+                r.set(Some(n - 1));
+                true
+            }
+        })
+        .unwrap_or(true);
+    if ok {
+        Poll::Ready(())
+    } else {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// True when the current task poll has spent its budget.
+pub(crate) fn is_exhausted() -> bool {
+    REMAINING.try_with(|r| r.get() == Some(0)).unwrap_or(false)
+}

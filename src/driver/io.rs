@@ -1,0 +1,390 @@
+//! Readiness of I/O sources registered on a driver.
+//!
+//! Each source has a [`ScheduledIo`]: an atomic readiness word and one waker slot per
+//! direction, so a reader and a writer (the two halves of a split socket) wait
+//! independently. The readiness word carries a tick that counts events:
+//!
+//! 1. The driver, on an event, ORs the new readiness in and bumps the tick (one RMW), then
+//!    takes the wakers of the directions that became ready.
+//! 2. A task that got `WouldBlock` clears readiness only if the tick is still the one it
+//!    observed before trying; if an event arrived in between, the clear is skipped and the
+//!    task tries again instead of sleeping on an event that already happened.
+//! 3. A task registers its waker under the slot lock and re-reads readiness before
+//!    returning `Pending`, so an event between its check and its registration is not lost.
+//!
+//! Registrations are edge-triggered (mio's only mode): operations loop until `WouldBlock`.
+//! Tokens are slab index plus a generation, so a stale event for a reused slot is ignored.
+
+use std::io;
+use std::task::{Context, Poll, Waker};
+
+use mio::event::Source;
+
+use super::Driver;
+use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
+
+const READABLE: usize = 1 << 0;
+const WRITABLE: usize = 1 << 1;
+const READ_CLOSED: usize = 1 << 2;
+const WRITE_CLOSED: usize = 1 << 3;
+const ERROR: usize = 1 << 4;
+const SHUTDOWN: usize = 1 << 5;
+const TICK_ONE: usize = 1 << 16;
+
+/// Which half of a source an operation waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    fn mask(self) -> usize {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR | SHUTDOWN,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR | SHUTDOWN,
+        }
+    }
+}
+
+/// Readiness observed by a task, with the tick it was observed at.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadyEvent {
+    ready: usize,
+    tick: usize,
+}
+
+impl ReadyEvent {
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.ready & SHUTDOWN != 0
+    }
+}
+
+#[derive(Default)]
+struct IoWaiters {
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+pub(crate) struct ScheduledIo {
+    /// Ready bits (low 16) and event tick (high bits).
+    readiness: AtomicUsize,
+    waiters: Mutex<IoWaiters>,
+}
+
+impl ScheduledIo {
+    fn new() -> Self {
+        ScheduledIo { readiness: AtomicUsize::new(0), waiters: Mutex::new(IoWaiters::default()) }
+    }
+
+    /// Step 1: record readiness, collect the wakers it concerns.
+    fn set_ready(&self, ready: usize, wakers: &mut Vec<Waker>) {
+        // AcqRel: release publishes the event to the task's acquire load in `poll_ready`.
+        let _ = self.readiness.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+            Some(cur.wrapping_add(TICK_ONE) | ready)
+        });
+        let mut w = self.waiters.lock();
+        if ready & Direction::Read.mask() != 0 {
+            wakers.extend(w.reader.take());
+        }
+        if ready & Direction::Write.mask() != 0 {
+            wakers.extend(w.writer.take());
+        }
+    }
+
+    fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
+        let cur = self.readiness.load(Ordering::Acquire);
+        if cur & dir.mask() != 0 {
+            return Poll::Ready(ReadyEvent { ready: cur & dir.mask(), tick: cur / TICK_ONE });
+        }
+        let mut w = self.waiters.lock();
+        let slot = match dir {
+            Direction::Read => &mut w.reader,
+            Direction::Write => &mut w.writer,
+        };
+        match slot {
+            Some(old) if old.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        // Step 3: re-check under the lock `set_ready` takes after publishing.
+        let cur = self.readiness.load(Ordering::Acquire);
+        if cur & dir.mask() != 0 {
+            return Poll::Ready(ReadyEvent { ready: cur & dir.mask(), tick: cur / TICK_ONE });
+        }
+        Poll::Pending
+    }
+
+    /// Step 2: clear what `ev` saw, unless a newer event arrived since.
+    fn clear_readiness(&self, ev: ReadyEvent) {
+        // Closed, error and shutdown are sticky: only the edge bits are cleared.
+        let clear = ev.ready & (READABLE | WRITABLE);
+        let mut cur = self.readiness.load(Ordering::Acquire);
+        loop {
+            if cur / TICK_ONE != ev.tick {
+                return;
+            }
+            let next = cur & !clear;
+            match self.readiness.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    io: Option<Arc<ScheduledIo>>,
+}
+
+/// The driver's table of registered sources, indexed by token.
+pub(crate) struct IoSlab {
+    inner: Mutex<SlabInner>,
+}
+
+struct SlabInner {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    shut_down: bool,
+}
+
+fn token(index: u32, generation: u32) -> mio::Token {
+    mio::Token(((generation as usize) << 32) | index as usize)
+}
+
+impl IoSlab {
+    pub(crate) fn new() -> Self {
+        IoSlab { inner: Mutex::new(SlabInner { slots: Vec::new(), free: Vec::new(), shut_down: false }) }
+    }
+
+    fn insert(&self) -> io::Result<(mio::Token, Arc<ScheduledIo>)> {
+        let io = Arc::new(ScheduledIo::new());
+        let mut inner = self.inner.lock();
+        if inner.shut_down {
+            return Err(shutdown_error());
+        }
+        let index = match inner.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(inner.slots.len()).map_err(|_| io::Error::other("too many I/O sources"))?;
+                inner.slots.push(Slot { generation: 0, io: None });
+                i
+            }
+        };
+        let slot = &mut inner.slots[index as usize];
+        slot.io = Some(io.clone());
+        Ok((token(index, slot.generation), io))
+    }
+
+    fn remove(&self, tok: mio::Token) {
+        let index = (tok.0 & 0xFFFF_FFFF) as u32;
+        let generation = (tok.0 >> 32) as u32;
+        let mut inner = self.inner.lock();
+        if let Some(slot) = inner.slots.get_mut(index as usize) {
+            if slot.generation == generation && slot.io.is_some() {
+                slot.io = None;
+                slot.generation = slot.generation.wrapping_add(1);
+                inner.free.push(index);
+            }
+        }
+    }
+
+    pub(super) fn dispatch<'a>(&self, events: impl Iterator<Item = &'a mio::event::Event>, wakers: &mut Vec<Waker>, n: &mut usize) {
+        let mut inner = None;
+        for ev in events {
+            let inner = inner.get_or_insert_with(|| self.inner.lock());
+            let index = (ev.token().0 & 0xFFFF_FFFF) as usize;
+            let generation = (ev.token().0 >> 32) as u32;
+            let Some(slot) = inner.slots.get(index) else { continue };
+            if slot.generation != generation {
+                continue;
+            }
+            let Some(io) = &slot.io else { continue };
+            let mut ready = 0;
+            if ev.is_readable() {
+                ready |= READABLE;
+            }
+            if ev.is_writable() {
+                ready |= WRITABLE;
+            }
+            if ev.is_read_closed() {
+                ready |= READ_CLOSED;
+            }
+            if ev.is_write_closed() {
+                ready |= WRITE_CLOSED;
+            }
+            if ev.is_error() {
+                ready |= ERROR;
+            }
+            io.set_ready(ready, wakers);
+            *n += 1;
+        }
+    }
+
+    pub(super) fn shutdown(&self, wakers: &mut Vec<Waker>) {
+        let mut inner = self.inner.lock();
+        inner.shut_down = true;
+        for slot in inner.slots.iter() {
+            if let Some(io) = &slot.io {
+                io.set_ready(SHUTDOWN, wakers);
+            }
+        }
+    }
+}
+
+fn shutdown_error() -> io::Error {
+    io::Error::other("the weft runtime this I/O source belongs to has shut down")
+}
+
+/// A source's registration with its home driver: the driver of the worker that created
+/// it (or, off a worker, one chosen round-robin).
+pub(crate) struct Registration {
+    driver: Arc<Driver>,
+    io: Arc<ScheduledIo>,
+    token: mio::Token,
+}
+
+impl Registration {
+    /// Registers `source` (readable and writable, edge-triggered) on the current driver.
+    pub(crate) fn new(source: &mut impl Source) -> io::Result<Registration> {
+        Self::with_interest(source, mio::Interest::READABLE | mio::Interest::WRITABLE)
+    }
+
+    pub(crate) fn with_interest(source: &mut impl Source, interest: mio::Interest) -> io::Result<Registration> {
+        let driver = crate::runtime::context::current_driver()?;
+        let (token, io) = driver.io.insert()?;
+        if let Err(e) = driver.registry().register(source, token, interest) {
+            driver.io.remove(token);
+            return Err(e);
+        }
+        Ok(Registration { driver, io, token })
+    }
+
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<ReadyEvent>> {
+        let ev = std::task::ready!(self.io.poll_ready(cx, dir));
+        if ev.is_shutdown() {
+            return Poll::Ready(Err(shutdown_error()));
+        }
+        Poll::Ready(Ok(ev))
+    }
+
+    pub(crate) fn clear_readiness(&self, ev: ReadyEvent) {
+        self.io.clear_readiness(ev)
+    }
+
+    /// Runs `op` when the source is ready in `dir`, until it stops saying `WouldBlock`.
+    pub(crate) fn poll_io<R>(&self, cx: &mut Context<'_>, dir: Direction, mut op: impl FnMut() -> io::Result<R>) -> Poll<io::Result<R>> {
+        std::task::ready!(crate::coop::poll_proceed(cx));
+        loop {
+            let ev = std::task::ready!(self.poll_ready(cx, dir))?;
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// Waits until the source is ready in `dir`.
+    pub(crate) async fn readiness(&self, dir: Direction) -> io::Result<ReadyEvent> {
+        std::future::poll_fn(|cx| self.poll_ready(cx, dir)).await
+    }
+
+    pub(crate) fn deregister(&self, source: &mut impl Source) -> io::Result<()> {
+        self.driver.registry().deregister(source)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.driver.io.remove(self.token);
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration").field("token", &self.token.0).finish()
+    }
+}
+
+/// A mio source plus its registration: the building block of every weft socket and pipe.
+/// Dropping it deregisters the source and then closes it.
+pub(crate) struct PollEvented<E: Source> {
+    io: Option<E>,
+    registration: Registration,
+}
+
+impl<E: Source> PollEvented<E> {
+    pub(crate) fn new(mut io: E) -> io::Result<Self> {
+        let registration = Registration::new(&mut io)?;
+        Ok(PollEvented { io: Some(io), registration })
+    }
+
+    pub(crate) fn with_interest(mut io: E, interest: mio::Interest) -> io::Result<Self> {
+        let registration = Registration::with_interest(&mut io, interest)?;
+        Ok(PollEvented { io: Some(io), registration })
+    }
+
+    pub(crate) fn get_ref(&self) -> &E {
+        self.io.as_ref().expect("I/O source taken")
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut E {
+        self.io.as_mut().expect("I/O source taken")
+    }
+
+    pub(crate) fn registration(&self) -> &Registration {
+        &self.registration
+    }
+
+    /// Deregisters and returns the source (e.g. to hand it to std).
+    pub(crate) fn into_inner(mut self) -> io::Result<E> {
+        let mut io = self.io.take().expect("I/O source taken");
+        self.registration.deregister(&mut io)?;
+        Ok(io)
+    }
+
+    /// `op` on the source when it is ready in `dir`.
+    pub(crate) fn poll_io<R>(&self, cx: &mut Context<'_>, dir: Direction, mut op: impl FnMut(&E) -> io::Result<R>) -> Poll<io::Result<R>> {
+        let io = self.get_ref();
+        self.registration.poll_io(cx, dir, || op(io))
+    }
+
+    /// `std::io::Read` on `&E` when readable.
+    pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>
+    where
+        for<'a> &'a E: io::Read,
+    {
+        self.poll_io(cx, Direction::Read, |mut io| io::Read::read(&mut io, buf))
+    }
+
+    /// `std::io::Write` on `&E` when writable.
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>
+    where
+        for<'a> &'a E: io::Write,
+    {
+        self.poll_io(cx, Direction::Write, |mut io| io::Write::write(&mut io, buf))
+    }
+
+    /// Vectored write when writable.
+    pub(crate) fn poll_write_vectored(&self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>>
+    where
+        for<'a> &'a E: io::Write,
+    {
+        self.poll_io(cx, Direction::Write, |mut io| io::Write::write_vectored(&mut io, bufs))
+    }
+}
+
+impl<E: Source> Drop for PollEvented<E> {
+    fn drop(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            // Deregister before the fd closes, so a reused fd number never inherits it.
+            let _ = self.registration.deregister(&mut io);
+        }
+    }
+}
+
+impl<E: Source + std::fmt::Debug> std::fmt::Debug for PollEvented<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollEvented").field("io", &self.io).finish()
+    }
+}

@@ -1,0 +1,192 @@
+//! The per-worker driver: one `mio::Poll`, the I/O sources registered on it, and the
+//! worker's timers.
+//!
+//! Ownership: the worker that owns a driver turns it while parking (blocking in
+//! `epoll_wait` with its next timer as the timeout) and every `EVENT_INTERVAL` ticks while
+//! busy. Any other thread may *try* to lock it and turn it without blocking: that is how an
+//! idle peer serves the I/O and timers of a worker stuck in a long poll (the watcher, see
+//! `runtime/worker.rs`). The lock is only ever held for one turn, so the owner takes it
+//! back at once.
+//!
+//! Wakers are never called with a driver lock held: a turn collects them and wakes them
+//! after unlocking, because a wake can drop the last reference to a task, whose future may
+//! own a socket whose drop takes the I/O lock.
+//!
+//! All contact with the OS for readiness lives in this module and `io.rs`.
+
+pub(crate) mod io;
+pub(crate) mod time;
+
+use std::io as stdio;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::loom::{AtomicBool, AtomicU64, Arc, Mutex, Ordering};
+use crate::runtime::park::Blocker;
+
+pub(crate) use io::{Direction, PollEvented, Registration};
+
+const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Milliseconds since the runtime started: the unit timers are kept in.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Clock { start: Instant::now() }
+    }
+
+    /// The tick at or after `t` (rounded up, so a timer never fires early).
+    pub(crate) fn deadline_tick(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.start);
+        let ms = d.as_millis() as u64;
+        if d.subsec_nanos() % 1_000_000 == 0 { ms } else { ms + 1 }
+    }
+
+    /// The tick that has fully begun at `t`.
+    pub(crate) fn now_tick(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.start).as_millis() as u64
+    }
+
+    /// How long from now until `tick` begins.
+    pub(crate) fn until(&self, tick: u64) -> Duration {
+        (self.start + Duration::from_millis(tick)).saturating_duration_since(Instant::now())
+    }
+}
+
+/// What the owner needs to poll: only one thread at a time may.
+struct DriverCore {
+    poll: mio::Poll,
+    events: mio::Events,
+    /// Reused buffer of wakers collected during a turn.
+    wakers: Vec<Waker>,
+}
+
+pub(crate) struct Driver {
+    core: Mutex<DriverCore>,
+    registry: mio::Registry,
+    waker: mio::Waker,
+    pub(crate) io: io::IoSlab,
+    pub(crate) timers: time::TimerQueue,
+    pub(crate) clock: Clock,
+    /// I/O events dispatched by this driver (a metric; whoever turns it counts).
+    io_events: AtomicU64,
+    shut_down: AtomicBool,
+}
+
+impl Driver {
+    pub(crate) fn new(clock: Clock) -> stdio::Result<Driver> {
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        Ok(Driver {
+            core: Mutex::new(DriverCore {
+                poll,
+                events: mio::Events::with_capacity(EVENTS_CAPACITY),
+                wakers: Vec::new(),
+            }),
+            registry,
+            waker,
+            io: io::IoSlab::new(),
+            timers: time::TimerQueue::new(),
+            clock,
+            io_events: AtomicU64::new(0),
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn registry(&self) -> &mio::Registry {
+        &self.registry
+    }
+
+    /// Wakes whoever is blocked in this driver's poll (or makes the next poll return).
+    pub(crate) fn wake(&self) {
+        // A failed eventfd write means the counter is saturated: a wake is pending anyway.
+        let _ = self.waker.wake();
+    }
+
+    /// Turns the driver without blocking if nobody else is turning it. Returns the number
+    /// of I/O events and timers handled, or `None` if it was busy.
+    pub(crate) fn try_turn_now(&self) -> Option<usize> {
+        let mut core = self.core.try_lock()?;
+        Some(self.turn(&mut core, Some(Duration::ZERO)))
+    }
+
+    /// Blocks in the poller for at most `timeout`, then dispatches events and timers.
+    pub(crate) fn turn_blocking(&self, timeout: Option<Duration>) -> usize {
+        let mut core = self.core.lock();
+        self.turn(&mut core, timeout)
+    }
+
+    fn turn(&self, core: &mut DriverCore, timeout: Option<Duration>) -> usize {
+        let DriverCore { poll, events, wakers } = core;
+        if self.shut_down.load(Ordering::Relaxed) {
+            return 0;
+        }
+        if let Err(e) = poll.poll(events, timeout) {
+            // EINTR is a spurious wake-up; anything else would recur, so do not spin on it.
+            if e.kind() != stdio::ErrorKind::Interrupted {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let mut n = 0;
+        self.io.dispatch(events.iter().filter(|e| e.token() != WAKER_TOKEN), wakers, &mut n);
+        if n > 0 {
+            self.io_events.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        let fired = self.timers.fire_expired(self.clock.now_tick(Instant::now()), wakers);
+        let total = n + fired;
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        total
+    }
+
+    /// How long the owner may block before its next timer is due (`None`: no timer).
+    pub(crate) fn next_timer_in(&self) -> Option<Duration> {
+        self.timers.next_tick().map(|t| self.clock.until(t))
+    }
+
+    pub(crate) fn io_events(&self) -> u64 {
+        self.io_events.load(Ordering::Relaxed)
+    }
+
+    /// Runtime shutdown: every I/O waiter and timer is woken with an error or dropped, and
+    /// all stored wakers are released (they may reference tasks, which reference the runtime).
+    pub(crate) fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::Relaxed);
+        let mut wakers = Vec::new();
+        self.io.shutdown(&mut wakers);
+        self.timers.shutdown(&mut wakers);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").field("io_events", &self.io_events()).finish()
+    }
+}
+
+/// Parks a worker in its own driver.
+pub(crate) struct DriverBlocker(pub(crate) Arc<Driver>);
+
+impl Blocker for DriverBlocker {
+    fn block(&self, timeout: Option<Duration>) {
+        self.0.turn_blocking(timeout);
+    }
+
+    fn unblock(&self) {
+        self.0.wake();
+    }
+}

@@ -1,0 +1,202 @@
+//! `Builder`: configuring and starting a runtime.
+
+use std::io;
+use std::time::Duration;
+
+use super::blocking::BlockingPool;
+use super::metrics::WorkerMetrics;
+use super::park::Parker;
+use super::queue::{Deque, LifoSlot};
+use super::shared::{Config, Remote, Shared};
+use super::{Handle, Runtime, ThreadGroup};
+use crate::driver::{Clock, Driver, DriverBlocker};
+use crate::loom::{Arc, AtomicU64};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```
+/// let rt = weft::Builder::multi_thread()
+///     .worker_threads(2)
+///     .thread_name("my-server")
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+    pin_to_cores: bool,
+    thread_name: String,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
+    event_interval: u32,
+    global_queue_interval: u32,
+    lifo_slot: bool,
+}
+
+impl Builder {
+    fn new(flavor: Flavor) -> Self {
+        Builder {
+            flavor,
+            worker_threads: None,
+            pin_to_cores: false,
+            thread_name: "weft".to_string(),
+            max_blocking_threads: 512,
+            blocking_keep_alive: Duration::from_secs(10),
+            event_interval: 61,
+            global_queue_interval: 31,
+            lifo_slot: true,
+        }
+    }
+
+    /// Per-core workers with work stealing (`num_cpus` workers unless set).
+    pub fn multi_thread() -> Self {
+        Builder::new(Flavor::MultiThread)
+    }
+
+    /// One worker on the thread that calls `block_on`: no stealing, no extra threads
+    /// (except the blocking pool, started on demand).
+    pub fn current_thread() -> Self {
+        Builder::new(Flavor::CurrentThread)
+    }
+
+    /// Number of worker threads (multi-thread only). `0` makes `build` fail.
+    pub fn worker_threads(mut self, n: usize) -> Self {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// Pin worker `i` to core `i` (modulo the cores this process may use). Default false.
+    pub fn pin_to_cores(mut self, pin: bool) -> Self {
+        self.pin_to_cores = pin;
+        self
+    }
+
+    /// Prefix of the names of the runtime's threads (default `"weft"`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Cap on blocking-pool threads (default 512). `0` makes `build` fail.
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread lives (default 10 s).
+    pub fn thread_keep_alive(mut self, d: Duration) -> Self {
+        self.blocking_keep_alive = d;
+        self
+    }
+
+    /// Ticks between non-blocking driver turns of a busy worker (default 61). `0` fails.
+    pub fn event_interval(mut self, n: u32) -> Self {
+        self.event_interval = n;
+        self
+    }
+
+    /// Ticks between forced checks of the global queue (default 31). `0` fails.
+    pub fn global_queue_interval(mut self, n: u32) -> Self {
+        self.global_queue_interval = n;
+        self
+    }
+
+    /// Whether a woken task goes to a LIFO slot to run next (default true).
+    pub fn lifo_slot(mut self, enabled: bool) -> Self {
+        self.lifo_slot = enabled;
+        self
+    }
+
+    /// Starts the runtime.
+    ///
+    /// ```
+    /// let err = weft::Builder::multi_thread().worker_threads(0).build().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn build(&self) -> io::Result<Runtime> {
+        let invalid = |msg: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, msg.to_string()));
+        let workers = match self.flavor {
+            Flavor::CurrentThread => {
+                if matches!(self.worker_threads, Some(n) if n != 1) {
+                    return invalid("worker_threads applies to multi_thread runtimes; current_thread has exactly one worker");
+                }
+                1
+            }
+            Flavor::MultiThread => match self.worker_threads {
+                Some(0) => return invalid("worker_threads must be at least 1"),
+                Some(n) => n,
+                None => num_cpus::get().max(1),
+            },
+        };
+        if workers > 0xFFFF {
+            return invalid("worker_threads must be at most 65535");
+        }
+        if self.max_blocking_threads == 0 {
+            return invalid("max_blocking_threads must be at least 1");
+        }
+        if self.event_interval == 0 || self.global_queue_interval == 0 {
+            return invalid("event_interval and global_queue_interval must be at least 1");
+        }
+        let clock = Clock::new();
+        let mut remotes = Vec::with_capacity(workers);
+        let mut deques = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let driver = Arc::new(Driver::new(clock)?);
+            let deque = Deque::new_fifo();
+            remotes.push(Remote {
+                stealer: deque.stealer(),
+                lifo: LifoSlot::new(),
+                parker: Arc::new(Parker::new(DriverBlocker(driver.clone()))),
+                driver,
+                tick: AtomicU64::new(0),
+                metrics: WorkerMetrics::default(),
+            });
+            deques.push(deque);
+        }
+        let multi = self.flavor == Flavor::MultiThread;
+        let config = Config {
+            event_interval: u64::from(self.event_interval),
+            global_queue_interval: u64::from(self.global_queue_interval),
+            lifo: self.lifo_slot,
+            multi_thread: multi,
+        };
+        let blocking = BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive, self.thread_name.clone());
+        let idle_core = if multi { None } else { deques.pop() };
+        let shared = Arc::new(Shared::new(remotes.into_boxed_slice(), blocking, config, idle_core));
+        let handle = Handle { shared: shared.clone() };
+        let threads = ThreadGroup::new();
+        if multi {
+            // Read the affinity mask once, before any worker pins itself (FIELD-NOTES).
+            let cores = if self.pin_to_cores { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+            for (i, deque) in deques.into_iter().enumerate() {
+                let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
+                let handle = handle.clone();
+                let started = threads.spawn(format!("{}-worker-{i}", self.thread_name), move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    super::run_worker(handle, i, deque);
+                });
+                if let Err(e) = started {
+                    // Stop the workers already started before reporting.
+                    let rt = Runtime { handle: handle_clone(&shared), threads };
+                    drop(rt);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Runtime { handle, threads })
+    }
+}
+
+fn handle_clone(shared: &Arc<Shared>) -> Handle {
+    Handle { shared: shared.clone() }
+}

@@ -1,0 +1,126 @@
+//! Local homes: where `!Send` tasks (`spawn_local`) live and run.
+//!
+//! Each worker thread has one for its lifetime; each `block_on` call has one for the
+//! length of the call. A local task's scheduler is its home, so its waker may be called
+//! from any thread: the wake pushes the task into the home's queue and, if the caller is
+//! not on the home thread, unparks the home thread. Only the home thread pops the queue,
+//! polls the tasks, and shuts them down, so a `!Send` future never runs or drops elsewhere.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ptr::NonNull;
+
+use super::context;
+use super::park::{CondvarBlocker, Parker};
+use crate::driver::DriverBlocker;
+use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::task::{self, Header, JoinHandle, Notified, OwnedTasks, Schedule};
+
+/// How to wake a home's thread.
+pub(crate) enum Unparker {
+    Worker(Arc<Parker<DriverBlocker>>),
+    Thread(Arc<Parker<CondvarBlocker>>),
+}
+
+impl Unparker {
+    pub(crate) fn unpark(&self) {
+        match self {
+            Unparker::Worker(p) => p.unpark(),
+            Unparker::Thread(p) => p.unpark(),
+        }
+    }
+}
+
+pub(crate) struct LocalHome {
+    queue: Mutex<VecDeque<Notified<Arc<LocalHome>>>>,
+    /// Mirrors `queue.len()` so the worker loop can skip the lock when empty.
+    len: AtomicUsize,
+    owned: OwnedTasks<Arc<LocalHome>>,
+    unparker: Unparker,
+}
+
+impl LocalHome {
+    pub(crate) fn new(unparker: Unparker) -> Arc<LocalHome> {
+        Arc::new(LocalHome {
+            queue: Mutex::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+            owned: OwnedTasks::new(),
+            unparker,
+        })
+    }
+
+    fn push(&self, task: Notified<Arc<LocalHome>>) {
+        let mut q = self.queue.lock();
+        q.push_back(task);
+        // Relaxed is enough: the queue lock orders the task itself; `len` is a hint that
+        // is re-checked under the lock by `pop`.
+        self.len.store(q.len(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn pop(&self) -> Option<Notified<Arc<LocalHome>>> {
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut q = self.queue.lock();
+        let t = q.pop_front();
+        self.len.store(q.len(), Ordering::Relaxed);
+        t
+    }
+
+    pub(crate) fn has_work(&self) -> bool {
+        self.len.load(Ordering::Relaxed) > 0
+    }
+
+    fn is_current(self: &Arc<Self>) -> bool {
+        context::with(|cx| cx.and_then(|cx| cx.home.as_ref()).is_some_and(|h| Arc::ptr_eq(h, self)))
+    }
+
+    /// Spawns a `!Send` task here. Must be called on the home thread.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let (task, notified, join) = task::new_task(future, self.clone(), task::next_id());
+        match self.owned.bind(task) {
+            Ok(()) => self.push(notified),
+            Err(task) => {
+                drop(notified);
+                task.shutdown();
+            }
+        }
+        join
+    }
+
+    /// Cancels every local task and empties the queue. Must run on the home thread.
+    pub(crate) fn shutdown(&self) {
+        self.owned.close_and_drain();
+        // Queued references of now-complete tasks: dropping them only frees memory.
+        let drained: Vec<_> = self.queue.lock().drain(..).collect();
+        self.len.store(0, Ordering::Relaxed);
+        drop(drained);
+    }
+
+    pub(crate) fn num_alive(&self) -> usize {
+        self.owned.num_alive()
+    }
+}
+
+impl Schedule for Arc<LocalHome> {
+    fn schedule(&self, task: Notified<Self>) {
+        self.push(task);
+        if !self.is_current() {
+            self.unparker.unpark();
+        }
+    }
+
+    fn release(&self, task: NonNull<Header>) -> bool {
+        self.owned.remove(task)
+    }
+}
+
+impl std::fmt::Debug for LocalHome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalHome").field("queued", &self.len.load(Ordering::Relaxed)).finish()
+    }
+}

@@ -1,0 +1,118 @@
+//! Runtime metrics: per-worker counters cheap enough to leave on.
+//!
+//! Each counter is written by one thread only (its worker) with a plain Relaxed
+//! load-and-store, no locked instruction; readers see a recent value. All counters are
+//! monotonic `u64`s.
+
+use crate::loom::{Arc, AtomicU64, Ordering};
+
+use super::shared::Shared;
+
+#[derive(Default)]
+pub(crate) struct WorkerMetrics {
+    polls: AtomicU64,
+    steals: AtomicU64,
+    parks: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, n: u64) {
+    // Single writer: a load and a store need no atomic read-modify-write.
+    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+impl WorkerMetrics {
+    pub(crate) fn inc_polls(&self) {
+        bump(&self.polls, 1)
+    }
+    pub(crate) fn add_steals(&self, n: u64) {
+        bump(&self.steals, n)
+    }
+    pub(crate) fn inc_parks(&self) {
+        bump(&self.parks, 1)
+    }
+}
+
+/// A view of a runtime's counters (see [`Runtime::metrics`](crate::Runtime::metrics)).
+///
+/// ```
+/// let rt = weft::Builder::multi_thread().worker_threads(2).build().unwrap();
+/// rt.block_on(async { weft::spawn(async {}).await.unwrap() });
+/// let m = rt.metrics();
+/// assert_eq!(m.num_workers(), 2);
+/// assert!(m.spawned_tasks_count() >= 1);
+/// let polls: u64 = (0..m.num_workers()).map(|i| m.worker_poll_count(i)).sum();
+/// assert!(polls >= 1);
+/// ```
+#[derive(Clone)]
+pub struct RuntimeMetrics {
+    shared: Arc<Shared>,
+}
+
+impl RuntimeMetrics {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        RuntimeMetrics { shared }
+    }
+
+    /// Number of workers (1 for a current-thread runtime).
+    pub fn num_workers(&self) -> usize {
+        self.shared.remotes.len()
+    }
+
+    fn worker(&self, i: usize) -> &super::shared::Remote {
+        assert!(i < self.num_workers(), "worker index {i} out of range (the runtime has {} workers)", self.num_workers());
+        &self.shared.remotes[i]
+    }
+
+    /// Task polls performed by worker `i`.
+    pub fn worker_poll_count(&self, i: usize) -> u64 {
+        self.worker(i).metrics.polls.load(Ordering::Relaxed)
+    }
+
+    /// Tasks stolen *by* worker `i` from its peers.
+    pub fn worker_steal_count(&self, i: usize) -> u64 {
+        self.worker(i).metrics.steals.load(Ordering::Relaxed)
+    }
+
+    /// Times worker `i` parked (went to sleep in its driver).
+    pub fn worker_park_count(&self, i: usize) -> u64 {
+        self.worker(i).metrics.parks.load(Ordering::Relaxed)
+    }
+
+    /// Tasks waiting in worker `i`'s queue (its deque plus its LIFO slot).
+    pub fn worker_local_queue_depth(&self, i: usize) -> usize {
+        let w = self.worker(i);
+        w.stealer.len() + usize::from(!w.lifo.is_empty())
+    }
+
+    /// I/O events dispatched by worker `i`'s driver (by whichever thread turned it).
+    pub fn worker_io_events(&self, i: usize) -> u64 {
+        self.worker(i).driver.io_events()
+    }
+
+    /// Tasks waiting in the global injector queue.
+    pub fn global_queue_depth(&self) -> usize {
+        self.shared.injector.len()
+    }
+
+    /// `spawn`ed tasks not yet completed.
+    pub fn num_alive_tasks(&self) -> usize {
+        self.shared.owned.num_alive()
+    }
+
+    /// `spawn`ed tasks since the runtime started.
+    pub fn spawned_tasks_count(&self) -> u64 {
+        self.shared.owned.num_spawned()
+    }
+}
+
+impl std::fmt::Debug for RuntimeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("RuntimeMetrics");
+        d.field("num_workers", &self.num_workers())
+            .field("num_alive_tasks", &self.num_alive_tasks())
+            .field("spawned_tasks_count", &self.spawned_tasks_count())
+            .field("global_queue_depth", &self.global_queue_depth());
+        let polls: Vec<u64> = (0..self.num_workers()).map(|i| self.worker_poll_count(i)).collect();
+        d.field("worker_poll_count", &polls).finish()
+    }
+}

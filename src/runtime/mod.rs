@@ -1,0 +1,412 @@
+//! The runtime: workers, their queues and drivers, and the handles that reach them.
+//!
+//! This module only wires; each concept has its own file:
+//! `builder` (configuration), `shared` (state all workers see, scheduling of `Send` tasks),
+//! `worker` (the run loop, stealing, parking, the watcher), `queue` (deques, LIFO slot,
+//! injector), `idle` (who sleeps, who searches, who watches), `park` (the parker protocol),
+//! `local` (homes of `spawn_local` tasks), `block_on`, `blocking` (the blocking pool),
+//! `context` (the thread-local current runtime), `metrics`.
+//!
+//! Shutdown protocol (`Runtime` drop or `shutdown_timeout`):
+//! 1. Set the shutdown flag and unpark every worker.
+//! 2. Each worker leaves its loop at the next tick, shuts down its local home (cancelling
+//!    its `!Send` tasks on their own thread), drops its queued references, and exits.
+//! 3. Wait for the workers (up to the timeout, if one was given).
+//! 4. Close the owned-task list and cancel every `Send` task still in it (a task still
+//!    running on a worker that did not stop in time is only marked; it cancels itself when
+//!    its poll returns). Drain the injector.
+//! 5. Shut down the blocking pool, then every driver: pending I/O gets an error, timers are
+//!    dropped, and every stored waker is released, which breaks the task -> runtime cycles.
+
+pub(crate) mod block_on;
+mod blocking;
+mod builder;
+pub(crate) mod context;
+mod idle;
+pub(crate) mod local;
+mod metrics;
+pub(crate) mod park;
+pub(crate) mod queue;
+pub(crate) mod shared;
+mod worker;
+
+use std::future::Future;
+use std::io;
+use std::time::{Duration, Instant};
+
+pub use builder::Builder;
+pub use metrics::RuntimeMetrics;
+
+use self::local::{LocalHome, Unparker};
+use self::queue::Deque;
+use self::shared::{Shared, SharedTask};
+use self::worker::WorkerLocal;
+use crate::loom::{Arc, Condvar, Mutex};
+use crate::task::JoinHandle;
+
+/// A weft runtime: worker threads, their drivers, and the blocking pool.
+///
+/// Most programs use [`weft::run`](crate::run); build one yourself to choose the number
+/// of workers, or to keep it across several `block_on` calls. Dropping it shuts it down:
+/// every task is dropped and the threads are joined.
+///
+/// ```
+/// let rt = weft::Runtime::new().unwrap();
+/// let h = rt.spawn(async { "spawned" });
+/// assert_eq!(rt.block_on(h).unwrap(), "spawned");
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: ThreadGroup,
+}
+
+/// A cloneable, `Send + Sync` reference to a runtime, for spawning onto it from anywhere.
+///
+/// ```
+/// let rt = weft::Runtime::new().unwrap();
+/// let handle = rt.handle();
+/// let h = std::thread::spawn(move || handle.spawn(async { 7 })).join().unwrap();
+/// assert_eq!(rt.block_on(h).unwrap(), 7);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Runtime {
+    /// A multi-thread runtime with one worker per CPU.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::multi_thread().build()
+    }
+
+    /// Runs `future` to completion on the calling thread (asyncio's
+    /// `loop.run_until_complete`). The future need not be `Send`.
+    ///
+    /// # Panics
+    /// When called from a thread already executing weft tasks (a worker, or inside another
+    /// `block_on`): that would stall the runtime. Use `.await` there.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        block_on::block_on(&self.handle, future)
+    }
+
+    /// Spawns a `Send` task onto this runtime (asyncio's `create_task`).
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs a blocking closure on the blocking pool.
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.spawn_blocking(f)
+    }
+
+    /// A handle to this runtime.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts down, waiting at most `timeout` for workers and blocking threads to stop;
+    /// threads still busy after that are left to finish on their own.
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(Some(Instant::now() + timeout));
+    }
+
+    fn shutdown(&mut self, deadline: Option<Instant>) {
+        let shared = &self.handle.shared;
+        if shared.is_shutdown() {
+            return;
+        }
+        shared.begin_shutdown();
+        self.threads.wait(deadline);
+        if let Some(deque) = shared.idle_core.lock().take() {
+            while let Some(t) = deque.pop() {
+                drop(t);
+            }
+        }
+        shared.owned.close_and_drain();
+        drain_injector(shared);
+        for r in shared.remotes.iter() {
+            drop(r.lifo.take());
+        }
+        shared.blocking.shutdown(deadline);
+        for r in shared.remotes.iter() {
+            r.driver.shutdown();
+        }
+        // Wakes fired above may have queued (already cancelled) tasks.
+        drain_injector(shared);
+    }
+}
+
+fn drain_injector(shared: &Shared) {
+    while let Some(t) = queue::steal_retrying(|| shared.injector.steal()) {
+        drop(t);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(None);
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("workers", &self.handle.shared.remotes.len()).finish()
+    }
+}
+
+impl Handle {
+    /// The runtime this thread is running in.
+    ///
+    /// # Panics
+    /// Outside a runtime (not a worker, not inside `block_on`, not a blocking-pool
+    /// thread). Use [`try_current`](Self::try_current) to check.
+    pub fn current() -> Handle {
+        Self::try_current().expect(
+            "Handle::current() called outside a weft runtime: call it from inside weft::run, \
+             Runtime::block_on, or a task spawned on a runtime",
+        )
+    }
+
+    /// The runtime this thread is running in, if any.
+    pub fn try_current() -> Option<Handle> {
+        context::with(|cx| cx.map(|cx| cx.handle.clone()))
+    }
+
+    /// Spawns a `Send` task onto the runtime.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(future)
+    }
+
+    /// Runs a blocking closure on the runtime's blocking pool.
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared.blocking.spawn(self, f)
+    }
+
+    /// The runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::new(self.shared.clone())
+    }
+
+    /// Number of blocking-pool threads alive now.
+    pub fn blocking_threads(&self) -> usize {
+        self.shared.blocking.num_threads()
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("workers", &self.shared.remotes.len()).finish()
+    }
+}
+
+/// The body of a worker thread.
+fn run_worker(handle: Handle, index: usize, deque: Deque<SharedTask>) {
+    let shared = handle.shared.clone();
+    let home = LocalHome::new(Unparker::Worker(shared.remotes[index].parker.clone()));
+    let worker = WorkerLocal::new(index, shared, deque);
+    let cx = context::Context { handle, worker: Some(&worker as *const WorkerLocal), home: Some(home.clone()) };
+    let _guard = context::enter(&cx);
+    let none: Option<(std::pin::Pin<&mut std::future::Pending<()>>, _)> = None;
+    worker.run_until(none, Some(&home));
+    home.shutdown();
+    worker.drain();
+}
+
+/// Counts live threads so shutdown can wait for them with a deadline.
+pub(crate) struct ThreadGroup {
+    alive: Arc<(Mutex<usize>, Condvar)>,
+}
+
+impl ThreadGroup {
+    fn new() -> Self {
+        ThreadGroup { alive: Arc::new((Mutex::new(0), Condvar::new())) }
+    }
+
+    fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        struct Exit(Arc<(Mutex<usize>, Condvar)>);
+        impl Drop for Exit {
+            fn drop(&mut self) {
+                *self.0 .0.lock() -= 1;
+                self.0 .1.notify_all();
+            }
+        }
+        *self.alive.0.lock() += 1;
+        let exit = Exit(self.alive.clone());
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let _exit = exit;
+                f()
+            })
+            .map(drop)
+        // On error the closure (and `exit` with it) is dropped, undoing the count.
+    }
+
+    /// Waits until every thread exited or `deadline` passed. True if all exited.
+    fn wait(&self, deadline: Option<Instant>) -> bool {
+        let (lock, cv) = &*self.alive;
+        let mut n = lock.lock();
+        while *n > 0 {
+            match deadline {
+                None => n = cv.wait(n),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    n = cv.wait_timeout(n, d - now);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Runs `future` to completion on a new multi-thread runtime, then shuts it down
+/// (Python's `asyncio.run`).
+///
+/// ```
+/// weft::run(async {
+///     println!("hello");
+///     weft::time::sleep(std::time::Duration::from_millis(1)).await;
+///     println!("world");
+/// });
+/// ```
+///
+/// # Panics
+/// If the runtime cannot start (for example no file descriptors left), or when called
+/// from inside a runtime.
+pub fn run<F: Future>(future: F) -> F::Output {
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("weft::run could not start the runtime: {e}"));
+    rt.block_on(future)
+}
+
+/// Spawns a `Send` task on the current runtime (asyncio's `create_task`); it may run on,
+/// and be stolen by, any worker.
+///
+/// ```
+/// weft::run(async {
+///     let h = weft::spawn(async { 1 + 2 });
+///     assert_eq!(h.await.unwrap(), 3);
+/// });
+/// ```
+///
+/// A `!Send` future is refused at compile time (use [`spawn_local`]):
+/// ```compile_fail
+/// weft::run(async {
+///     let rc = std::rc::Rc::new(1);
+///     weft::spawn(async move { *rc });
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime, with a message saying so.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match Handle::try_current() {
+        Some(h) => h.spawn(future),
+        None => panic!(
+            "weft::spawn called outside a weft runtime: call it from inside weft::run, \
+             Runtime::block_on or a task, or use Runtime::spawn / Handle::spawn"
+        ),
+    }
+}
+
+/// Spawns a `!Send` task on the current thread's worker (or `block_on` call); it is never
+/// stolen, and a wake from any thread sends it home.
+///
+/// ```
+/// use std::rc::Rc;
+/// weft::run(async {
+///     let shared = Rc::new(5);
+///     let s = shared.clone();
+///     let h = weft::spawn_local(async move { *s * 2 });
+///     assert_eq!(h.await.unwrap(), 10);
+/// });
+/// ```
+///
+/// # Panics
+/// Off a runtime thread (outside `block_on`, or on a blocking-pool thread).
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let home = context::with(|cx| cx.and_then(|cx| cx.home.clone()));
+    match home {
+        Some(home) => home.spawn(future),
+        None => panic!(
+            "weft::spawn_local called off a weft runtime thread: call it from a task, or from \
+             inside weft::run / Runtime::block_on (not from spawn_blocking)"
+        ),
+    }
+}
+
+/// Runs a blocking closure on the current runtime's blocking pool.
+///
+/// ```
+/// weft::run(async {
+///     let n = weft::spawn_blocking(|| (1..=10).sum::<u32>()).await.unwrap();
+///     assert_eq!(n, 55);
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a runtime.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    match Handle::try_current() {
+        Some(h) => h.spawn_blocking(f),
+        None => panic!("weft::spawn_blocking called outside a weft runtime"),
+    }
+}
+
+/// Yields to the scheduler once: the task goes to the back of its worker's queue
+/// (asyncio's `await asyncio.sleep(0)`).
+///
+/// ```
+/// weft::run(async { weft::yield_now().await });
+/// ```
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}

@@ -1,0 +1,151 @@
+//! State shared by all workers of a runtime, and the scheduling of `Send` tasks.
+
+use std::future::Future;
+use std::ptr::NonNull;
+
+use super::blocking::BlockingPool;
+use super::context;
+use super::idle::Idle;
+use super::metrics::WorkerMetrics;
+use super::park::Parker;
+use super::queue::{Deque, Injector, LifoSlot, Stealer};
+use crate::driver::{Driver, DriverBlocker};
+use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::task::{self, Header, JoinHandle, Notified, OwnedTasks, Schedule};
+
+pub(crate) type SharedTask = Notified<Arc<Shared>>;
+
+/// Tunables fixed at build time.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) event_interval: u64,
+    pub(crate) global_queue_interval: u64,
+    pub(crate) lifo: bool,
+    pub(crate) multi_thread: bool,
+}
+
+/// What peers may see and touch of worker `i`.
+pub(crate) struct Remote {
+    pub(crate) stealer: Stealer<SharedTask>,
+    pub(crate) lifo: LifoSlot<Arc<Shared>>,
+    pub(crate) parker: Arc<Parker<DriverBlocker>>,
+    pub(crate) driver: Arc<Driver>,
+    /// Task polls started by this worker; the watcher compares snapshots to spot a worker
+    /// stuck in one poll. Written only by the owner (Relaxed store), read racily.
+    pub(crate) tick: AtomicU64,
+    pub(crate) metrics: WorkerMetrics,
+}
+
+pub(crate) struct Shared {
+    pub(crate) remotes: Box<[Remote]>,
+    pub(crate) injector: Injector<SharedTask>,
+    pub(crate) idle: Idle,
+    pub(crate) owned: OwnedTasks<Arc<Shared>>,
+    pub(crate) blocking: BlockingPool,
+    pub(crate) config: Config,
+    shutdown: AtomicBool,
+    next_driver: AtomicUsize,
+    /// Current-thread flavour: the worker's queue while no `block_on` is running it.
+    pub(crate) idle_core: Mutex<Option<Deque<SharedTask>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        remotes: Box<[Remote]>,
+        blocking: BlockingPool,
+        config: Config,
+        idle_core: Option<Deque<SharedTask>>,
+    ) -> Shared {
+        let n = remotes.len();
+        Shared {
+            remotes,
+            injector: Injector::new(),
+            idle: Idle::new(n),
+            owned: OwnedTasks::new(),
+            blocking,
+            config,
+            shutdown: AtomicBool::new(false),
+            next_driver: AtomicUsize::new(0),
+            idle_core: Mutex::new(idle_core),
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        // Acquire pairs with the Release in `begin_shutdown`.
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Sets the flag every worker loop checks, then wakes every worker.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for r in self.remotes.iter() {
+            r.parker.unpark();
+        }
+    }
+
+    /// Round-robin choice of a driver for sources created off a worker thread.
+    pub(crate) fn next_driver_index(&self) -> usize {
+        // Relaxed: only spreads load; any value is correct.
+        self.next_driver.fetch_add(1, Ordering::Relaxed) % self.remotes.len()
+    }
+
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (task, notified, join) = task::new_task(future, self.clone(), task::next_id());
+        match self.owned.bind(task) {
+            Ok(()) => self.schedule_task(notified, true),
+            Err(task) => {
+                drop(notified);
+                task.shutdown();
+            }
+        }
+        join
+    }
+
+    /// Queues a runnable task: on this thread's worker if it belongs to this runtime,
+    /// else on the injector (then a sleeping worker is woken).
+    pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, is_yield: bool) {
+        context::with_worker(|w| match w {
+            Some(w) if Arc::ptr_eq(&w.shared, self) => w.push_local(task, is_yield),
+            _ => {
+                self.injector.push(task);
+                self.notify_one();
+            }
+        })
+    }
+
+    /// Wakes a sleeping worker if the idle protocol says one should search.
+    pub(crate) fn notify_one(&self) {
+        if let Some(i) = self.idle.worker_to_notify() {
+            self.remotes[i].parker.unpark();
+        }
+    }
+
+    /// True if any queue holds a task (used by the last searcher before sleeping).
+    pub(crate) fn has_stealable_work(&self) -> bool {
+        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty() || !r.lifo.is_empty())
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified<Self>) {
+        self.schedule_task(task, false)
+    }
+
+    fn yield_now(&self, task: Notified<Self>) {
+        self.schedule_task(task, true)
+    }
+
+    fn release(&self, task: NonNull<Header>) -> bool {
+        self.owned.remove(task)
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("workers", &self.remotes.len()).field("idle", &self.idle).finish()
+    }
+}

@@ -1,0 +1,341 @@
+//! The worker loop.
+//!
+//! Each tick a worker takes one task from, in order:
+//! 1. the injector, every `global_queue_interval` ticks (so it is never starved);
+//! 2. on odd ticks, its local home (`spawn_local` tasks);
+//! 3. its LIFO slot (at most `LIFO_CAP` times in a row, so two tasks waking each other
+//!    cannot starve the queue);
+//! 4. its own deque, then its local home, then a batch from the injector;
+//! 5. a batch stolen from a random peer (while searching; see `idle.rs`).
+//!
+//! Every `event_interval` ticks it turns its driver without blocking, so a busy worker
+//! still serves its sockets and timers. With nothing to do it parks in its driver, with the
+//! next timer as the timeout.
+//!
+//! The watcher ("a busy worker strands nothing"): while any worker runs, one parked worker
+//! parks with a `RESCUE_INTERVAL` timeout. Each time it wakes it compares every peer's tick
+//! with the one it saw last time. A peer whose tick has not moved and which is not parked
+//! is stuck in one long poll; the watcher then
+//! - try-locks that peer's driver and turns it without blocking (its I/O events and expired
+//!   timers wake their tasks, which land on the watcher's own queue), and
+//! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway).
+//! The stuck peer loses nothing: its driver lock is only ever held for one non-blocking
+//! turn, and it takes it back uncontended at its next maintenance or park. The watcher
+//! retires after `WATCH_RETIRE_ROUNDS` wakes in which nobody ran.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::block_on::MainWake;
+use super::local::LocalHome;
+use super::queue::{steal_retrying, Deque};
+use super::shared::{Remote, Shared, SharedTask};
+use crate::loom::{Arc, Ordering};
+use crate::task::Notified;
+
+/// Consecutive LIFO-slot polls before the slot yields to the deque.
+const LIFO_CAP: u32 = 3;
+/// How often the watcher inspects running peers.
+const RESCUE_INTERVAL: Duration = Duration::from_millis(1);
+/// Watcher wakes with every peer parked before the watcher stops watching.
+const WATCH_RETIRE_ROUNDS: u32 = 100;
+
+enum Runnable {
+    Shared(SharedTask),
+    Local(Notified<Arc<LocalHome>>),
+}
+
+/// A worker's private state, on its thread's stack; reachable through the context.
+pub(crate) struct WorkerLocal {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    deque: Deque<SharedTask>,
+    tick: Cell<u64>,
+    lifo_streak: Cell<u32>,
+    is_searching: Cell<bool>,
+    rng: Cell<u64>,
+    watching: Cell<bool>,
+    idle_rounds: Cell<u32>,
+    seen_ticks: RefCell<Vec<u64>>,
+}
+
+impl WorkerLocal {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, deque: Deque<SharedTask>) -> Self {
+        let n = shared.remotes.len();
+        WorkerLocal {
+            index,
+            shared,
+            deque,
+            tick: Cell::new(0),
+            lifo_streak: Cell::new(0),
+            is_searching: Cell::new(false),
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
+            watching: Cell::new(false),
+            idle_rounds: Cell::new(0),
+            seen_ticks: RefCell::new(vec![u64::MAX; n]),
+        }
+    }
+
+    fn remote(&self) -> &Remote {
+        &self.shared.remotes[self.index]
+    }
+
+    pub(crate) fn into_deque(self) -> Deque<SharedTask> {
+        self.deque
+    }
+
+    /// Queues a task woken or spawned on this worker. A wake goes to the LIFO slot (the
+    /// task it displaces goes to the deque); a spawn or a yield goes to the deque.
+    pub(crate) fn push_local(&self, task: SharedTask, to_deque: bool) {
+        if !to_deque && self.shared.config.lifo {
+            match self.remote().lifo.put(task) {
+                None => return,
+                Some(prev) => self.deque.push(prev),
+            }
+        } else {
+            self.deque.push(task);
+        }
+        if self.shared.config.multi_thread {
+            self.shared.notify_one();
+        }
+    }
+
+    fn next_rand(&self) -> u64 {
+        // xorshift64*: only spreads steal victims.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Runs tasks until `main` completes (`Some`) or the runtime shuts down (`None`).
+    /// `main_woken` is set by `main`'s waker; the first poll happens at once.
+    pub(crate) fn run_until<F: Future>(
+        &self,
+        mut main: Option<(Pin<&mut F>, &std::sync::Arc<MainWake>)>,
+        home: Option<&LocalHome>,
+    ) -> Option<F::Output> {
+        let waker = main.as_ref().map(|(_, w)| std::task::Waker::from(std::sync::Arc::clone(w)));
+        loop {
+            if let (Some((fut, wake)), Some(waker)) = (main.as_mut(), waker.as_ref()) {
+                if wake.take() {
+                    let mut cx = Context::from_waker(waker);
+                    if let Poll::Ready(out) = crate::coop::with_budget(|| fut.as_mut().poll(&mut cx)) {
+                        return Some(out);
+                    }
+                }
+            }
+            if self.shared.is_shutdown() {
+                return None;
+            }
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            self.remote().tick.store(tick, Ordering::Relaxed);
+            if tick % self.shared.config.event_interval == 0 {
+                self.remote().driver.try_turn_now();
+            }
+            if let Some(task) = self.next_task(tick, home) {
+                self.run_task(task);
+                continue;
+            }
+            if let Some(task) = self.steal_work() {
+                self.run_task(Runnable::Shared(task));
+                continue;
+            }
+            self.park(home, main.as_ref().map(|(_, w)| &***w));
+        }
+    }
+
+    fn next_task(&self, tick: u64, home: Option<&LocalHome>) -> Option<Runnable> {
+        let shared = &self.shared;
+        if tick % shared.config.global_queue_interval == 0 {
+            if let Some(t) = steal_retrying(|| shared.injector.steal()) {
+                return Some(Runnable::Shared(t));
+            }
+        }
+        if tick % 2 == 1 {
+            if let Some(t) = home.and_then(|h| h.pop()) {
+                return Some(Runnable::Local(t));
+            }
+        }
+        let lifo = &self.remote().lifo;
+        if self.lifo_streak.get() < LIFO_CAP {
+            if let Some(t) = lifo.take() {
+                self.lifo_streak.set(self.lifo_streak.get() + 1);
+                return Some(Runnable::Shared(t));
+            }
+        } else if let Some(t) = lifo.take() {
+            // The slot has had its turns: its task waits behind the deque.
+            self.deque.push(t);
+        }
+        self.lifo_streak.set(0);
+        if let Some(t) = self.deque.pop() {
+            return Some(Runnable::Shared(t));
+        }
+        if let Some(t) = home.and_then(|h| h.pop()) {
+            return Some(Runnable::Local(t));
+        }
+        steal_retrying(|| shared.injector.steal_batch_and_pop(&self.deque)).map(Runnable::Shared)
+    }
+
+    fn run_task(&self, task: Runnable) {
+        if self.is_searching.replace(false) && self.shared.idle.transition_from_searching() {
+            // Last searcher found work: there may be more, so hand the search on.
+            self.shared.notify_one();
+        }
+        self.remote().metrics.inc_polls();
+        crate::coop::with_budget(|| match task {
+            Runnable::Shared(t) => t.run(),
+            Runnable::Local(t) => t.run(),
+        });
+    }
+
+    /// Steals a batch from a random peer (or the injector) while searching.
+    fn steal_work(&self) -> Option<SharedTask> {
+        let shared = &self.shared;
+        let n = shared.remotes.len();
+        if n == 1 {
+            return None;
+        }
+        if !self.is_searching.get() {
+            if !shared.idle.transition_to_searching() {
+                return None;
+            }
+            self.is_searching.set(true);
+        }
+        let start = (self.next_rand() % n as u64) as usize;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            if let Some(t) = steal_retrying(|| shared.remotes[victim].stealer.steal_batch_and_pop(&self.deque)) {
+                self.remote().metrics.add_steals(1 + self.deque.len() as u64);
+                return Some(t);
+            }
+        }
+        steal_retrying(|| shared.injector.steal_batch_and_pop(&self.deque))
+    }
+
+    fn has_local_work(&self, home: Option<&LocalHome>) -> bool {
+        !self.deque.is_empty() || !self.remote().lifo.is_empty() || home.is_some_and(|h| h.has_work())
+    }
+
+    fn park(&self, home: Option<&LocalHome>, main_wake: Option<&MainWake>) {
+        let shared = &self.shared;
+        let idle = &shared.idle;
+        let was_searching = self.is_searching.replace(false);
+        if idle.transition_worker_to_parked(self.index, was_searching) && shared.has_stealable_work() {
+            // The last searcher re-checks before sleeping (idle.rs, step 4).
+            shared.notify_one();
+        }
+        loop {
+            if shared.is_shutdown() {
+                idle.unpark_worker_by_id(self.index);
+                break;
+            }
+            let mut timeout = self.remote().driver.next_timer_in();
+            if !self.watching.get() && idle.unparked() > 0 && idle.start_watching() {
+                self.watching.set(true);
+                self.idle_rounds.set(0);
+            }
+            if self.watching.get() {
+                timeout = Some(timeout.map_or(RESCUE_INTERVAL, |t| t.min(RESCUE_INTERVAL)));
+            }
+            self.remote().metrics.inc_parks();
+            self.remote().parker.park(timeout);
+
+            let main_ready = main_wake.is_some_and(|w| w.is_woken());
+            if self.has_local_work(home) || main_ready {
+                if !idle.unpark_worker_by_id(self.index) {
+                    // A notifier already counted us as searching.
+                    self.is_searching.set(true);
+                }
+                break;
+            }
+            if !idle.is_sleeping(self.index) {
+                // Popped by `notify_one`: we are unparked and searching.
+                self.is_searching.set(true);
+                break;
+            }
+            if self.watching.get() {
+                if self.rescue() {
+                    if !idle.unpark_worker_by_id(self.index) {
+                        self.is_searching.set(true);
+                    }
+                    break;
+                }
+                if idle.unparked() == 0 {
+                    let rounds = self.idle_rounds.get() + 1;
+                    self.idle_rounds.set(rounds);
+                    if rounds >= WATCH_RETIRE_ROUNDS {
+                        idle.stop_watching();
+                        self.watching.set(false);
+                        // Dekker pair with `needs_watcher` below: recheck after retiring.
+                        if idle.unparked() > 0 && idle.start_watching() {
+                            self.watching.set(true);
+                            self.idle_rounds.set(0);
+                        }
+                    }
+                } else {
+                    self.idle_rounds.set(0);
+                }
+            }
+        }
+        if self.watching.replace(false) {
+            idle.stop_watching();
+        }
+        // Running now: make sure a parked peer watches us.
+        if idle.needs_watcher() {
+            if let Some(peer) = idle.some_sleeper(Some(self.index)) {
+                shared.remotes[peer].parker.unpark();
+            }
+        }
+    }
+
+    /// The watcher's round: serve the drivers and LIFO slots of peers stuck in one poll.
+    /// True if it produced work for this worker.
+    fn rescue(&self) -> bool {
+        let shared = &self.shared;
+        let mut seen = self.seen_ticks.borrow_mut();
+        let mut found = false;
+        for (i, peer) in shared.remotes.iter().enumerate() {
+            if i == self.index {
+                continue;
+            }
+            let tick = peer.tick.load(Ordering::Relaxed);
+            let stuck = tick == seen[i] && !peer.parker.is_parked();
+            seen[i] = tick;
+            if !stuck {
+                continue;
+            }
+            // Events and timers it handles wake tasks onto this worker's queues.
+            peer.driver.try_turn_now();
+            if let Some(t) = peer.lifo.take() {
+                self.deque.push(t);
+            }
+            found |= !peer.stealer.is_empty();
+        }
+        found || !self.deque.is_empty() || !self.remote().lifo.is_empty()
+    }
+
+    /// Drops every queued reference (shutdown).
+    pub(crate) fn drain(&self) {
+        while let Some(t) = self.deque.pop() {
+            drop(t);
+        }
+        drop(self.remote().lifo.take());
+    }
+}
+
+impl std::fmt::Debug for WorkerLocal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerLocal").field("index", &self.index).finish()
+    }
+}
+

@@ -1,0 +1,129 @@
+//! The owned-task list: every live task of an executor, so shutdown can cancel the ones
+//! no queue or waker will ever run again.
+//!
+//! Sharded by task id to keep spawns on different workers off each other's lock. Each
+//! shard is a slab (`Vec` of slots plus a free list); the slot index is written into the
+//! task header under the shard lock, so removal is O(1).
+//!
+//! Shutdown protocol:
+//! 1. `close_and_drain` marks every shard closed under its lock and takes the tasks out.
+//! 2. A `bind` after its shard closed fails; the spawner shuts the new task down itself.
+//! 3. Each drained task is shut down outside the lock (its destructor may spawn or wake).
+//! So every task is shut down exactly once, by the list or by its spawner.
+
+use std::ptr::NonNull;
+
+use super::{Header, Schedule, Task};
+use crate::loom::{AtomicU64, AtomicUsize, Mutex, Ordering};
+
+#[cfg(not(loom))]
+const SHARDS: usize = 16;
+#[cfg(loom)]
+const SHARDS: usize = 2;
+
+struct Shard<S: 'static> {
+    slots: Vec<Option<Task<S>>>,
+    free: Vec<usize>,
+    closed: bool,
+}
+
+pub(crate) struct OwnedTasks<S: 'static> {
+    shards: Box<[Mutex<Shard<S>>]>,
+    /// Tasks bound and not yet released (a metric; Relaxed, read racily).
+    alive: AtomicUsize,
+    /// Tasks ever bound (a metric).
+    spawned: AtomicU64,
+}
+
+impl<S: Schedule> OwnedTasks<S> {
+    pub(crate) fn new() -> Self {
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(Shard { slots: Vec::new(), free: Vec::new(), closed: false }))
+            .collect();
+        OwnedTasks { shards, alive: AtomicUsize::new(0), spawned: AtomicU64::new(0) }
+    }
+
+    fn shard(&self, id: u64) -> &Mutex<Shard<S>> {
+        &self.shards[id as usize % SHARDS]
+    }
+
+    /// Adds a task. `Err` gives it back when the list is closed: the caller shuts it down.
+    pub(crate) fn bind(&self, task: Task<S>) -> Result<(), Task<S>> {
+        let mut shard = self.shard(task.id()).lock();
+        if shard.closed {
+            return Err(task);
+        }
+        let idx = match shard.free.pop() {
+            Some(i) => i,
+            None => {
+                shard.slots.push(None);
+                shard.slots.len() - 1
+            }
+        };
+        // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
+        task.0.header().owned_slot.with_mut(|p| unsafe { *p = idx });
+        shard.slots[idx] = Some(task);
+        drop(shard);
+        self.alive.fetch_add(1, Ordering::Relaxed);
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes a task; true if it was here (its reference then belongs to the caller,
+    /// who accounts for it in its own reference drop).
+    pub(crate) fn remove(&self, ptr: NonNull<Header>) -> bool {
+        // SAFETY: the caller holds a reference to the task.
+        let header = unsafe { ptr.as_ref() };
+        let mut shard = self.shard(header.id).lock();
+        // SAFETY: read under the shard lock, as the field's protocol requires.
+        let idx = header.owned_slot.with(|p| unsafe { *p });
+        let hit = matches!(shard.slots.get(idx), Some(Some(t)) if t.header_ptr() == ptr);
+        if !hit {
+            return false;
+        }
+        let task = shard.slots[idx].take().expect("checked above");
+        shard.free.push(idx);
+        drop(shard);
+        self.alive.fetch_sub(1, Ordering::Relaxed);
+        std::mem::forget(task);
+        true
+    }
+
+    /// Closes the list and shuts down every task in it. Returns how many were shut down.
+    /// For local tasks, must run on their home thread.
+    pub(crate) fn close_and_drain(&self) -> usize {
+        let mut n = 0;
+        for shard in self.shards.iter() {
+            let tasks: Vec<Task<S>> = {
+                let mut shard = shard.lock();
+                shard.closed = true;
+                shard.free.clear();
+                shard.slots.drain(..).flatten().collect()
+            };
+            n += tasks.len();
+            self.alive.fetch_sub(tasks.len(), Ordering::Relaxed);
+            for task in tasks {
+                task.shutdown();
+            }
+        }
+        n
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shards[0].lock().closed
+    }
+
+    pub(crate) fn num_alive(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn num_spawned(&self) -> u64 {
+        self.spawned.load(Ordering::Relaxed)
+    }
+}
+
+impl<S: 'static> std::fmt::Debug for OwnedTasks<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedTasks").field("alive", &self.alive.load(Ordering::Relaxed)).finish()
+    }
+}

@@ -1,0 +1,56 @@
+//! `Waker`s for tasks: the data pointer is the task header, and every clone is a counted
+//! reference. Waking goes through the state word, so a task is submitted at most once per
+//! run however many wakers fire.
+
+use std::ptr::NonNull;
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::raw::Header;
+use super::state::ToNotified;
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake_by_val, wake_by_ref, drop_waker);
+
+/// # Safety
+/// The caller must own a reference to the task that the returned `Waker` may consume on
+/// drop (or keep it in `ManuallyDrop` while borrowing one).
+pub(crate) unsafe fn from_header(ptr: NonNull<Header>) -> Waker {
+    // SAFETY: VTABLE's functions uphold the RawWaker contract for header pointers.
+    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &VTABLE)) }
+}
+
+fn header<'a>(data: *const ()) -> &'a Header {
+    // SAFETY: `data` is a header pointer whose reference the waker holds.
+    unsafe { &*(data as *const Header) }
+}
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    header(data).state.ref_inc();
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake_by_val(data: *const ()) {
+    let h = header(data);
+    let ptr = NonNull::from(h);
+    match h.state.transition_to_notified_by_val() {
+        // SAFETY: our reference becomes the `Notified`.
+        ToNotified::Submit => unsafe { (h.vtable.schedule)(ptr) },
+        // SAFETY: we own the reference we drop.
+        ToNotified::Nothing => unsafe { drop_waker(data) },
+    }
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    let h = header(data);
+    if h.state.transition_to_notified_by_ref() == ToNotified::Submit {
+        // SAFETY: the transition added the reference we hand over.
+        unsafe { (h.vtable.schedule)(NonNull::from(h)) }
+    }
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    let h = header(data);
+    if h.state.ref_dec() {
+        // SAFETY: that was the last reference.
+        unsafe { (h.vtable.dealloc)(NonNull::from(h)) }
+    }
+}

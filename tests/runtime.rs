@@ -1,0 +1,278 @@
+//! Runtime and task behaviour: spawning, joining, aborting, panics, local tasks, shutdown.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use weft::{Builder, Runtime};
+
+fn rt(workers: usize) -> Runtime {
+    Builder::multi_thread().worker_threads(workers).build().unwrap()
+}
+
+#[test]
+fn hundred_thousand_tasks_from_four_threads_run_exactly_once() {
+    let rt = rt(2);
+    const PER_THREAD: usize = 25_000;
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..4 * PER_THREAD).map(|_| AtomicUsize::new(0)).collect());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let handle = rt.handle();
+            let runs = runs.clone();
+            std::thread::spawn(move || {
+                (0..PER_THREAD)
+                    .map(|i| {
+                        let runs = runs.clone();
+                        let id = t * PER_THREAD + i;
+                        handle.spawn(async move {
+                            runs[id].fetch_add(1, Ordering::Relaxed);
+                            id
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let handles: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let ids = rt.block_on(async move {
+        let mut ids = Vec::with_capacity(handles.len());
+        for h in handles {
+            ids.push(h.await.unwrap());
+        }
+        ids
+    });
+    assert_eq!(ids, (0..4 * PER_THREAD).collect::<Vec<_>>());
+    assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+    assert_eq!(rt.metrics().spawned_tasks_count(), (4 * PER_THREAD) as u64);
+}
+
+#[test]
+fn spawn_local_task_with_rc_is_woken_from_another_thread() {
+    let out = weft::run(async {
+        let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
+        let flag = Arc::new(AtomicBool::new(false));
+        let f2 = flag.clone();
+        let rc = Rc::new(41);
+        let h = weft::spawn_local(async move {
+            std::future::poll_fn(|cx| {
+                if f2.load(Ordering::Acquire) {
+                    Poll::Ready(())
+                } else {
+                    tx.send(cx.waker().clone()).unwrap();
+                    Poll::Pending
+                }
+            })
+            .await;
+            *rc + 1
+        });
+        let waker = weft::spawn_blocking(move || rx.recv().unwrap()).await.unwrap();
+        let t = std::thread::spawn(move || {
+            flag.store(true, Ordering::Release);
+            waker.wake();
+        });
+        let v = h.await.unwrap();
+        t.join().unwrap();
+        v
+    });
+    assert_eq!(out, 42);
+}
+
+#[test]
+fn spawn_local_on_a_worker_runs_there() {
+    let rt = rt(2);
+    let out = rt.block_on(async {
+        weft::spawn(async {
+            let worker = std::thread::current().id();
+            let h = weft::spawn_local(async move {
+                let rc = Rc::new(std::cell::Cell::new(0));
+                weft::time::sleep(Duration::from_millis(1)).await;
+                rc.set(rc.get() + 5);
+                assert_eq!(std::thread::current().id(), worker);
+                rc.get()
+            });
+            h.await.unwrap()
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(out, 5);
+}
+
+#[test]
+fn abort_of_sleeping_task_is_cancelled() {
+    weft::run(async {
+        let dropped = Arc::new(AtomicBool::new(false));
+        struct SetOnDrop(Arc<AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let guard = SetOnDrop(dropped.clone());
+        let h = weft::spawn(async move {
+            let _g = guard;
+            weft::time::sleep(Duration::from_secs(3600)).await;
+        });
+        weft::time::sleep(Duration::from_millis(5)).await;
+        h.abort();
+        let err = h.await.unwrap_err();
+        assert!(err.is_cancelled());
+        assert!(!err.is_panic());
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn panicking_task_gives_is_panic_and_runtime_keeps_working() {
+    let rt = rt(2);
+    rt.block_on(async {
+        for _ in 0..10 {
+            let err = weft::spawn(async { panic!("boom") }).await.unwrap_err();
+            assert!(err.is_panic());
+            assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
+        }
+        let sum: usize = {
+            let hs: Vec<_> = (0..100).map(|i| weft::spawn(async move { i })).collect();
+            let mut s = 0;
+            for h in hs {
+                s += h.await.unwrap();
+            }
+            s
+        };
+        assert_eq!(sum, 4950);
+    });
+}
+
+/// Polls a future once (registering it with this worker's driver) and gives it back.
+async fn poll_once<F: Future + Unpin>(mut f: F) -> F {
+    std::future::poll_fn(|cx: &mut Context<'_>| {
+        let _ = Pin::new(&mut f).poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+    f
+}
+
+#[test]
+fn timer_on_a_busy_worker_is_served_by_its_peer() {
+    let rt = rt(2);
+    let (saw_flag, sleeper_done) = rt.block_on(async {
+        weft::spawn(async {
+            // Register the timer on *this* worker's driver...
+            let sleep = poll_once(Box::pin(weft::time::sleep(Duration::from_millis(10)))).await;
+            let flag = Arc::new(AtomicBool::new(false));
+            let f2 = flag.clone();
+            let sleeper = weft::spawn(async move {
+                sleep.await;
+                f2.store(true, Ordering::Release);
+            });
+            // ...then hog this worker without yielding. The peer must fire our timer.
+            let give_up = Instant::now() + Duration::from_secs(20);
+            while !flag.load(Ordering::Acquire) && Instant::now() < give_up {
+                std::hint::spin_loop();
+            }
+            (flag.load(Ordering::Acquire), sleeper)
+        })
+        .await
+        .map(|(saw, sleeper)| async move { (saw, sleeper.await.is_ok()) })
+        .unwrap()
+        .await
+    });
+    assert!(saw_flag, "the busy worker's timer was stranded until the busy loop gave up");
+    assert!(sleeper_done);
+}
+
+#[test]
+fn runtime_drop_with_pending_tasks_leaks_nothing() {
+    let live = Arc::new(AtomicUsize::new(0));
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    {
+        let rt = rt(2);
+        for i in 0..10_000 {
+            live.fetch_add(1, Ordering::SeqCst);
+            let c = Counted(live.clone());
+            rt.spawn(async move {
+                let _c = c;
+                if i % 2 == 0 {
+                    std::future::pending::<()>().await;
+                } else {
+                    weft::time::sleep(Duration::from_secs(3600)).await;
+                }
+            });
+        }
+        rt.block_on(weft::time::sleep(Duration::from_millis(20)));
+    }
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn current_thread_runs_everything_on_the_caller() {
+    let rt = Builder::current_thread().build().unwrap();
+    let me = std::thread::current().id();
+    let ids = rt.block_on(async move {
+        let hs: Vec<_> = (0..100).map(|_| weft::spawn(async { std::thread::current().id() })).collect();
+        let mut ids = Vec::new();
+        for h in hs {
+            ids.push(h.await.unwrap());
+        }
+        weft::time::sleep(Duration::from_millis(2)).await;
+        ids
+    });
+    assert!(ids.iter().all(|&id| id == me));
+}
+
+#[test]
+fn worker_threads_zero_is_an_error() {
+    let err = Builder::multi_thread().worker_threads(0).build().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn spawn_outside_a_runtime_panics_with_a_message() {
+    let err = std::panic::catch_unwind(|| weft::spawn(async {})).unwrap_err();
+    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| err.downcast_ref::<String>().cloned()).unwrap();
+    assert!(msg.contains("outside a weft runtime"), "{msg}");
+}
+
+#[test]
+fn block_on_inside_a_worker_panics_with_a_message() {
+    let inner = Arc::new(rt(1));
+    let rt = rt(1);
+    let err = rt
+        .block_on(async move {
+            weft::spawn(async move {
+                let inner = inner.clone();
+                inner.block_on(async {});
+            })
+            .await
+        })
+        .unwrap_err();
+    assert!(err.is_panic());
+    let msg = err.into_panic().downcast::<String>().unwrap();
+    assert!(msg.contains("Cannot call block_on"), "{msg}");
+}
+
+#[test]
+fn dropping_a_join_handle_detaches() {
+    weft::run(async {
+        let done = Arc::new(AtomicBool::new(false));
+        let d2 = done.clone();
+        drop(weft::spawn(async move {
+            weft::time::sleep(Duration::from_millis(2)).await;
+            d2.store(true, Ordering::SeqCst);
+        }));
+        while !done.load(Ordering::SeqCst) {
+            weft::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(done.load(Ordering::SeqCst));
+    });
+}
