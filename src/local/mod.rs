@@ -8,12 +8,7 @@
 //! a `current_thread` runtime.
 //!
 //! ```
-//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-//! #     let mut f = std::pin::pin!(f);
-//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-//! # }
-//! # block_on(async {
+//! # weft::run(async {
 //! use std::rc::Rc;
 //! let jobs = Rc::new(weft::local::Queue::new(0));
 //! let total = Rc::new(weft::local::Mutex::new(0));
@@ -51,9 +46,7 @@
 //! and a task that holds one cannot be given to `weft::spawn`, whose tasks may be stolen by
 //! any worker.
 //!
-//! ```compile_fail
-//! // Until the runtime lands on this branch this fails because `weft::spawn` does not exist
-//! // yet; afterwards because the future is not `Send` (E0277).
+//! ```compile_fail,E0277
 //! let m: &'static weft::local::Mutex<i32> = Box::leak(Box::new(weft::local::Mutex::new(0)));
 //! weft::spawn(async move {
 //!     *m.lock().await += 1;
@@ -63,8 +56,7 @@
 //! `weft::spawn_local` is where such tasks go: the task never leaves the worker that spawned
 //! it.
 //!
-//! ```ignore
-//! // `ignore` until `weft::spawn_local` lands on this branch: then this runs.
+//! ```
 //! weft::run(async {
 //!     let m = std::rc::Rc::new(weft::local::Mutex::new(0));
 //!     let task = weft::spawn_local({
@@ -75,6 +67,8 @@
 //!     assert_eq!(*m.lock().await, 1);
 //! });
 //! ```
+//!
+//! Queue operations spend the runtime's cooperative budget like their `weft::sync` twins.
 //!
 //! # Building blocks shared with `weft::sync`
 //!

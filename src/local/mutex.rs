@@ -24,12 +24,7 @@ use super::waiters::WaiterId;
 /// handed the lock it passes it to the next waiter.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-/// # }
-/// # block_on(async {
+/// # weft::run(async {
 /// let counter = weft::local::Mutex::new(0);
 /// *counter.lock().await += 1;
 /// assert_eq!(*counter.lock().await, 1);

@@ -46,12 +46,7 @@ impl Semaphore {
     /// Waits for a permit, in FIFO order with the other waiters.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let sem = weft::local::Semaphore::new(1);
     /// let permit = sem.acquire().await;
     /// assert_eq!(sem.available_permits(), 0);

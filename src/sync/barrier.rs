@@ -16,21 +16,21 @@ use crate::loom::Mutex;
 /// its round completes un-arrives, so the round still needs `n` live tasks.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-/// # }
 /// use std::sync::Arc;
-/// let barrier = Arc::new(weft::sync::Barrier::new(3));
-/// let threads: Vec<_> = (0..3)
-///     .map(|_| {
-///         let barrier = barrier.clone();
-///         std::thread::spawn(move || block_on(barrier.wait()).is_leader())
-///     })
-///     .collect();
-/// let leaders = threads.into_iter().map(|t| t.join().unwrap());
-/// assert_eq!(leaders.filter(|&leader| leader).count(), 1);
+/// weft::run(async {
+///     let barrier = Arc::new(weft::sync::Barrier::new(3));
+///     let tasks: Vec<_> = (0..3)
+///         .map(|_| {
+///             let barrier = barrier.clone();
+///             weft::spawn(async move { barrier.wait().await.is_leader() })
+///         })
+///         .collect();
+///     let mut leaders = 0;
+///     for task in tasks {
+///         leaders += usize::from(task.await.unwrap());
+///     }
+///     assert_eq!(leaders, 1);
+/// });
 /// ```
 pub struct Barrier {
     /// Tasks that must arrive per round; at least 1.

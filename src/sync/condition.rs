@@ -88,12 +88,7 @@ impl Condition {
     /// Checks `pred` first; while it is false, [`wait`](Condition::wait)s and checks again.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let m = weft::sync::Mutex::new(3);
     /// let cond = weft::sync::Condition::new();
     /// let guard = cond.wait_for(m.lock().await, |n| *n == 3).await;

@@ -109,18 +109,12 @@ impl Event {
     /// Completes once the flag is set (at once if it already is).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let event = std::sync::Arc::new(weft::sync::Event::new());
-    /// let setter = std::thread::spawn({
+    /// weft::spawn({
     ///     let event = event.clone();
-    ///     move || event.set()
+    ///     async move { event.set() }
     /// });
-    /// setter.join().unwrap();
     /// event.wait().await;
     /// # });
     /// ```

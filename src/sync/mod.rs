@@ -6,12 +6,7 @@
 //! one-value channel ([`oneshot`]) and a multi-producer channel ([`mpsc`]).
 //!
 //! ```
-//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-//! #     let mut f = std::pin::pin!(f);
-//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-//! # }
-//! # block_on(async {
+//! # weft::run(async {
 //! use std::sync::Arc;
 //! let jobs = Arc::new(weft::sync::Queue::new(0));
 //! let total = Arc::new(weft::sync::Mutex::new(0));
@@ -60,6 +55,11 @@
 //! `weft::local` keeps in a `RefCell` (`local/waiters.rs`), here behind a
 //! `crate::loom::Mutex` so the loom models in `loom-tests/` check the real code. Wakers are
 //! always woken after that lock is released.
+//!
+//! Queue and channel operations (`put`, `get`, `send`, `recv`) spend the runtime's
+//! cooperative budget, so a consumer whose queue is never empty still yields its worker
+//! to other tasks now and then. Lock, permit and event waits do not: they are
+//! not loops over a stream of work.
 
 mod barrier;
 mod condition;

@@ -1,25 +1,20 @@
 //! A multi-producer, single-consumer FIFO channel, bounded or not.
 //!
 //! ```
-//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-//! #     let mut f = std::pin::pin!(f);
-//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-//! # }
-//! # block_on(async {
-//! let (tx, mut rx) = weft::sync::mpsc::channel(16);
-//! for id in 0..3 {
-//!     let tx = tx.clone();
-//!     std::thread::spawn(move || tx.try_send(id).unwrap());
-//! }
-//! drop(tx);
-//! let mut got = Vec::new();
-//! while let Some(id) = rx.recv().await {
-//!     got.push(id);
-//! }
-//! got.sort();
-//! assert_eq!(got, [0, 1, 2]); // the channel closed when the last sender dropped
-//! # });
+//! weft::run(async {
+//!     let (tx, mut rx) = weft::sync::mpsc::channel(1);
+//!     for id in 0..3 {
+//!         let tx = tx.clone();
+//!         weft::spawn(async move { tx.send(id).await.unwrap() });
+//!     }
+//!     drop(tx);
+//!     let mut got = Vec::new();
+//!     while let Some(id) = rx.recv().await {
+//!         got.push(id);
+//!     }
+//!     got.sort();
+//!     assert_eq!(got, [0, 1, 2]); // the channel closed when the last sender dropped
+//! });
 //! ```
 //!
 //! The channel is the queue state machine of [`sync::Queue`](crate::sync::Queue) behind one
@@ -110,12 +105,7 @@ impl<T> Sender<T> {
     /// Dropping the future before it completes does not send the value.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let (tx, mut rx) = weft::sync::mpsc::channel(1);
     /// tx.send("hi").await.unwrap();
     /// assert_eq!(rx.recv().await, Some("hi"));
@@ -219,6 +209,8 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A producer that never finds the channel full must still let its worker go.
+        std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
         let mut wakeups = Wakeups::new();
         let result = {
@@ -275,12 +267,7 @@ impl<T> Receiver<T> {
     /// and every sender has been dropped.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let (tx, mut rx) = weft::sync::mpsc::unbounded();
     /// tx.try_send(1).unwrap();
     /// drop(tx);
@@ -327,6 +314,8 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.poll_recv(&mut cx), std::task::Poll::Ready(None));
     /// ```
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // A consumer that never finds the channel empty must still let its worker go.
+        std::task::ready!(crate::coop::poll_proceed(cx));
         let mut wakeups = Wakeups::new();
         let result = {
             let mut chan = self.chan.lock();

@@ -25,35 +25,24 @@ use crate::loom::UnsafeCell;
 /// the same without atomics.
 ///
 /// ```
-/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-/// #     let mut f = std::pin::pin!(f);
-/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-/// # }
-/// # block_on(async {
-/// use std::sync::Arc;
-/// let counter = Arc::new(weft::sync::Mutex::new(0_u64));
-/// let threads: Vec<_> = (0..4)
-///     .map(|_| {
-///         let counter = counter.clone();
-///         std::thread::spawn(move || {
-///             for _ in 0..1000 {
-///                 loop {
-///                     if let Some(mut guard) = counter.try_lock() {
-///                         *guard += 1;
-///                         break;
-///                     }
-///                     std::thread::yield_now();
+/// weft::run(async {
+///     let counter = Arc::new(weft::sync::Mutex::new(0_u64));
+///     let tasks: Vec<_> = (0..4)
+///         .map(|_| {
+///             let counter = counter.clone();
+///             weft::spawn(async move {
+///                 for _ in 0..1000 {
+///                     *counter.lock().await += 1;
 ///                 }
-///             }
+///             })
 ///         })
-///     })
-///     .collect();
-/// for t in threads {
-///     t.join().unwrap();
-/// }
-/// assert_eq!(*counter.lock().await, 4000);
-/// # });
+///         .collect();
+///     for task in tasks {
+///         task.await.unwrap();
+///     }
+///     assert_eq!(*counter.lock().await, 4000);
+/// });
+/// # use std::sync::Arc;
 /// ```
 pub struct Mutex<T: ?Sized> {
     /// One permit: holding it is holding the lock.

@@ -1,16 +1,11 @@
 //! A channel for exactly one value, from one task (or thread) to another.
 //!
 //! ```
-//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-//! #     let mut f = std::pin::pin!(f);
-//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-//! # }
-//! # block_on(async {
-//! let (tx, rx) = weft::sync::oneshot::channel();
-//! std::thread::spawn(move || tx.send(42).unwrap());
-//! assert_eq!(rx.await, Ok(42));
-//! # });
+//! weft::run(async {
+//!     let (tx, rx) = weft::sync::oneshot::channel();
+//!     weft::spawn(async move { tx.send(42).unwrap() });
+//!     assert_eq!(rx.await, Ok(42));
+//! });
 //! ```
 //!
 //! The value lives in one slot behind a lock shared by the two halves. Whichever half goes

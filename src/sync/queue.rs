@@ -50,12 +50,7 @@ impl<T> Queue<T> {
     /// Dropping the future before it completes leaves the queue unchanged.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let q = weft::sync::Queue::new(1);
     /// q.put("job").await;
     /// assert_eq!(q.get().await, "job");
@@ -74,12 +69,7 @@ impl<T> Queue<T> {
     /// Dropping the future before it completes loses no item.
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let q = weft::sync::Queue::new(0);
     /// q.try_put(1).unwrap();
     /// assert_eq!(q.get().await, 1);
@@ -142,12 +132,7 @@ impl<T> Queue<T> {
     /// Completes once every item put has been marked with [`task_done`](Queue::task_done).
     ///
     /// ```
-    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    /// #     let mut f = std::pin::pin!(f);
-    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-    /// # }
-    /// # block_on(async {
+    /// # weft::run(async {
     /// let q = weft::sync::Queue::new(0);
     /// q.try_put("work").unwrap();
     /// let _work = q.get().await;
@@ -219,6 +204,8 @@ impl<T> Future for QueuePut<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // A producer that never finds the queue full must still let its worker go.
+        std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
         let mut wakeups = Wakeups::new();
         let done = this.queue.state.lock().poll_put(
@@ -261,6 +248,8 @@ impl<T> Future for QueueGet<'_, T> {
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        // A consumer that never finds the queue empty must still let its worker go.
+        std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
         let mut wakeups = Wakeups::new();
         let item = this
