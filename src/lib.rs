@@ -2,6 +2,10 @@
 //!
 //! (crate docs are written as the modules land)
 
+// The loom build compiles only the modelled subset; the rest is cfg'd out, which leaves
+// helpers unused there.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
 pub(crate) mod loom;
 
 mod coop;
@@ -23,3 +27,7 @@ pub mod time;
 #[cfg(not(loom))]
 pub use runtime::{run, spawn, spawn_blocking, spawn_local, yield_now, Builder, Handle, Runtime, RuntimeMetrics};
 pub use task::{JoinError, JoinHandle};
+
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_models;

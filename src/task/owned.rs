@@ -109,10 +109,6 @@ impl<S: Schedule> OwnedTasks<S> {
         n
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.shards[0].lock().closed
-    }
-
     pub(crate) fn num_alive(&self) -> usize {
         self.alive.load(Ordering::Relaxed)
     }
