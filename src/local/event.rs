@@ -26,7 +26,11 @@ use super::waiters::{WaiterId, Waiters, Wakeups};
 /// ```
 pub struct Event {
     flag: Cell<bool>,
-    /// Waiters registered while the flag was clear; `set` notifies them all.
+    /// Bumped by every `set` that stores the flag. A waiter registered in generation `g`
+    /// has been released exactly when the generation is no longer `g`; its slot is in
+    /// `waiters` exactly until then.
+    generation: Cell<u64>,
+    /// Waiters registered while the flag was clear, in the current generation.
     waiters: RefCell<Waiters<()>>,
     _local: PhantomData<Rc<()>>,
 }
@@ -40,6 +44,7 @@ impl Event {
     pub const fn new() -> Self {
         Event {
             flag: Cell::new(false),
+            generation: Cell::new(0),
             waiters: RefCell::new(Waiters::new()),
             _local: PhantomData,
         }
@@ -61,8 +66,9 @@ impl Event {
         if self.flag.replace(true) {
             return;
         }
+        self.generation.set(self.generation.get().wrapping_add(1));
         let mut wakeups = Wakeups::new();
-        self.waiters.borrow_mut().notify(usize::MAX, &mut wakeups);
+        self.waiters.borrow_mut().take_all(&mut wakeups);
         wakeups.wake();
     }
 
@@ -85,6 +91,7 @@ impl Event {
     /// event.set();
     /// assert!(event.is_set());
     /// ```
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.flag.get()
     }
@@ -98,6 +105,7 @@ impl Event {
     /// event.wait().await;
     /// # });
     /// ```
+    #[inline]
     pub fn wait(&self) -> EventWait<'_> {
         EventWait {
             event: self,
@@ -124,26 +132,33 @@ impl fmt::Debug for Event {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct EventWait<'a> {
     event: &'a Event,
-    waiter: Option<WaiterId>,
+    /// The slot and the generation it was registered in, while registered.
+    waiter: Option<(WaiterId, u64)>,
 }
 
 impl Future for EventWait<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut list = this.event.waiters.borrow_mut();
+        let event = this.event;
         match this.waiter {
-            Some(id) => {
-                let ready = list.poll(id, cx.waker());
-                if ready.is_ready() {
-                    this.waiter = None;
-                }
-                ready
+            // Released by a `set` since we registered.
+            Some((_, generation)) if event.generation.get() != generation => {
+                this.waiter = None;
+                Poll::Ready(())
             }
-            None if this.event.flag.get() => Poll::Ready(()),
+            Some((id, _)) => {
+                // Still in the list: remember the newest waker.
+                let waiting = event.waiters.borrow_mut().poll(id, cx.waker());
+                debug_assert!(waiting.is_pending(), "event waiters are never notified in place");
+                Poll::Pending
+            }
+            None if event.flag.get() => Poll::Ready(()),
             None => {
-                this.waiter = Some(list.register(cx.waker()));
+                let id = event.waiters.borrow_mut().register(cx.waker());
+                this.waiter = Some((id, event.generation.get()));
                 Poll::Pending
             }
         }
@@ -151,10 +166,13 @@ impl Future for EventWait<'_> {
 }
 
 impl Drop for EventWait<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.waiter.take() {
-            // A notification is not a resource: nothing to pass on.
-            self.event.waiters.borrow_mut().cancel(id);
+        if let Some((id, generation)) = self.waiter.take() {
+            if self.event.generation.get() == generation {
+                // Not released: a notification is not a resource, nothing to pass on.
+                self.event.waiters.borrow_mut().cancel(id);
+            }
         }
     }
 }

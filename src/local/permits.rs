@@ -33,6 +33,7 @@ impl Permits {
     }
 
     /// Takes a permit if one is free. Never barges: a free permit means nobody is queued.
+    #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
         match self.available.get() {
             0 => false,
@@ -45,22 +46,25 @@ impl Permits {
 
     /// Polls for one permit. `waiter` is the caller's registration, `None` before the first
     /// poll that had to wait and again once the permit is taken.
+    #[inline]
     pub(crate) fn poll_acquire(&self, waiter: &mut Option<WaiterId>, cx: &Context<'_>) -> Poll<()> {
-        let mut list = self.waiters.borrow_mut();
-        match *waiter {
-            Some(id) => {
-                let ready = list.poll(id, cx.waker());
-                if ready.is_ready() {
-                    *waiter = None;
-                }
-                ready
-            }
-            None if self.try_acquire() => Poll::Ready(()),
-            None => {
-                *waiter = Some(list.register(cx.waker()));
-                Poll::Pending
-            }
+        if waiter.is_none() && self.try_acquire() {
+            return Poll::Ready(());
         }
+        self.poll_acquire_slow(waiter, cx)
+    }
+
+    fn poll_acquire_slow(&self, waiter: &mut Option<WaiterId>, cx: &Context<'_>) -> Poll<()> {
+        let mut list = self.waiters.borrow_mut();
+        let Some(id) = *waiter else {
+            *waiter = Some(list.register(cx.waker()));
+            return Poll::Pending;
+        };
+        let ready = list.poll(id, cx.waker());
+        if ready.is_ready() {
+            *waiter = None;
+        }
+        ready
     }
 
     /// Withdraws a registration; a permit it had been handed goes to the next waiter.
@@ -72,19 +76,27 @@ impl Permits {
     }
 
     /// Returns `n` permits: oldest waiters first, the rest to the count.
+    #[inline]
     pub(crate) fn release(&self, n: usize) {
-        let mut wakeups = Wakeups::new();
-        {
-            let mut list = self.waiters.borrow_mut();
-            let handed = list.notify(n, &mut wakeups);
-            let rest = n - handed;
-            if rest > 0 {
-                let total = self.available.get().checked_add(rest);
-                self.available
-                    .set(total.expect("semaphore permit count overflowed usize"));
-            }
+        if self.waiters.borrow().has_waiting() {
+            self.release_to_waiters(n);
+        } else {
+            self.add(n);
         }
+    }
+
+    fn release_to_waiters(&self, n: usize) {
+        let mut wakeups = Wakeups::new();
+        let handed = self.waiters.borrow_mut().notify(n, &mut wakeups);
+        self.add(n - handed);
         // Woken with the list released: a waker that polls inline finds it free.
         wakeups.wake();
+    }
+
+    #[inline]
+    fn add(&self, n: usize) {
+        let total = self.available.get().checked_add(n);
+        self.available
+            .set(total.expect("semaphore permit count overflowed usize"));
     }
 }

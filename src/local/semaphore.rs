@@ -54,6 +54,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # });
     /// ```
+    #[inline]
     pub fn acquire(&self) -> SemaphoreAcquire<'_> {
         SemaphoreAcquire {
             semaphore: self,
@@ -69,6 +70,7 @@ impl Semaphore {
     /// assert!(permit.is_some());
     /// assert!(sem.try_acquire().is_none());
     /// ```
+    #[inline]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.permits
             .try_acquire()
@@ -97,6 +99,7 @@ impl Semaphore {
     /// let _p = sem.try_acquire();
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
+    #[inline]
     pub fn available_permits(&self) -> usize {
         self.permits.available()
     }
@@ -120,6 +123,7 @@ pub struct SemaphoreAcquire<'a> {
 impl<'a> Future for SemaphoreAcquire<'a> {
     type Output = SemaphorePermit<'a>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let semaphore = this.semaphore;
@@ -131,6 +135,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
 }
 
 impl Drop for SemaphoreAcquire<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.semaphore.permits.cancel(id);
@@ -166,6 +171,7 @@ impl SemaphorePermit<'_> {
 }
 
 impl Drop for SemaphorePermit<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.semaphore.permits.release(1);
     }

@@ -21,13 +21,15 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::num::NonZeroU64;
 use std::task::{Poll, Waker};
 
 /// The ticket a registered future keeps to find its slot again.
 ///
-/// Ids grow by one per registration and are never reused within one [`Waiters`].
+/// Ids grow by one per registration and are never reused within one [`Waiters`]. Never
+/// zero, so an `Option<WaiterId>` is one word and the futures that hold one stay two words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WaiterId(u64);
+pub(crate) struct WaiterId(NonZeroU64);
 
 /// One registered future.
 struct Slot<P> {
@@ -47,7 +49,7 @@ pub(crate) struct Waiters<P> {
     /// first waiting slot, and new slots are pushed at the back, so the notified ones form a
     /// prefix.
     notified: usize,
-    /// The id the next registration gets.
+    /// The id the next registration gets; starts at 1.
     next_id: u64,
 }
 
@@ -57,16 +59,16 @@ impl<P> Waiters<P> {
         Waiters {
             slots: VecDeque::new(),
             notified: 0,
-            next_id: 0,
+            next_id: 1,
         }
     }
 
     /// Parks a new waiter at the back of the queue.
     pub(crate) fn register(&mut self, waker: &Waker) -> WaiterId {
-        let id = self.next_id;
+        let id = NonZeroU64::new(self.next_id).expect("ids start at 1 and only grow");
         self.next_id += 1;
         self.slots.push_back(Slot {
-            id,
+            id: id.get(),
             waker: Some(waker.clone()),
             payload: None,
         });
@@ -110,13 +112,24 @@ impl<P> Waiters<P> {
     }
 
     /// Whether some registered waiter has not been handed a payload yet.
+    #[inline]
     pub(crate) fn has_waiting(&self) -> bool {
         self.slots.len() > self.notified
     }
 
     /// How many registered waiters have been handed a payload they have not taken yet.
+    #[inline]
     pub(crate) fn notified_len(&self) -> usize {
         self.notified
+    }
+
+    /// Forgets every waiter and collects their wakers: a broadcast whose receivers learn
+    /// of it some other way (an `Event`'s generation count) and never look for their slot.
+    pub(crate) fn take_all(&mut self, wakeups: &mut Wakeups) {
+        debug_assert_eq!(self.notified, 0, "take_all is for lists that never notify");
+        for slot in self.slots.drain(..) {
+            wakeups.extend(slot.waker);
+        }
     }
 
     /// Wakes every waiting waiter without handing it anything, so that it polls again and
@@ -131,7 +144,7 @@ impl<P> Waiters<P> {
 
     fn index_of(&self, id: WaiterId) -> usize {
         self.slots
-            .binary_search_by_key(&id.0, |slot| slot.id)
+            .binary_search_by_key(&id.0.get(), |slot| slot.id)
             .expect("only the future that registered a slot removes it")
     }
 
@@ -184,6 +197,7 @@ pub(crate) struct Wakeups {
 
 impl Wakeups {
     /// Nothing to wake yet.
+    #[inline]
     pub(crate) const fn new() -> Self {
         Wakeups {
             first: None,
@@ -192,6 +206,7 @@ impl Wakeups {
     }
 
     /// Adds one waker.
+    #[inline]
     pub(crate) fn push(&mut self, waker: Waker) {
         if self.first.is_none() {
             self.first = Some(waker);
@@ -201,6 +216,7 @@ impl Wakeups {
     }
 
     /// Adds a waker if there is one.
+    #[inline]
     pub(crate) fn extend(&mut self, waker: Option<Waker>) {
         if let Some(waker) = waker {
             self.push(waker);
@@ -208,6 +224,7 @@ impl Wakeups {
     }
 
     /// Wakes everything collected, in the order it was collected. Call without locks held.
+    #[inline]
     pub(crate) fn wake(self) {
         if let Some(first) = self.first {
             first.wake();

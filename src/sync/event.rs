@@ -4,12 +4,16 @@
 //!
 //! 1. `set` and a waiter's registration both run with `waiters` locked, and the waiter
 //!    checks the flag under that lock before registering: either it sees the flag set, or
-//!    `set` (which stores the flag under the lock) finds it in the list and notifies it.
-//! 2. The lock-free reads (`is_set`, a `wait` that finds the flag set, a `set` that finds
+//!    `set` (which stores the flag under the lock) finds it in the list.
+//! 2. `set` releases every registered waiter at once: it bumps `generation` and empties the
+//!    list, both under the lock. A waiter remembers the generation it registered in, so
+//!    "my generation is over" is its notification: one atomic load, no lock, and nothing
+//!    to look up. Its slot is in the list exactly while the generation is unchanged.
+//! 3. The lock-free reads (`is_set`, a `wait` that finds the flag set, a `set` that finds
 //!    it already set) are linearised at their load: a `set` that sees `true` returns
 //!    without waking anyone because every waiter registered before that `true` was stored
-//!    has already been notified by the `set` that stored it.
-//! 3. A notified waiter completes whatever the flag is when it is polled: `clear` cannot
+//!    has already been released by the `set` that stored it.
+//! 4. A released waiter completes whatever the flag is when it is polled: `clear` cannot
 //!    take back a wakeup.
 
 use std::fmt;
@@ -18,7 +22,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::local::waiters::{WaiterId, Waiters, Wakeups};
-use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::loom::{AtomicBool, AtomicUsize, Mutex, Ordering};
 
 /// A flag that is set or clear; [`wait`](Event::wait) completes once it is set.
 ///
@@ -37,7 +41,10 @@ use crate::loom::{AtomicBool, Mutex, Ordering};
 pub struct Event {
     /// Stored with `waiters` locked when set; see the module docs.
     flag: AtomicBool,
-    /// Waiters that registered while the flag was clear.
+    /// Bumped, with `waiters` locked, by every `set` that stores the flag; see the module
+    /// docs.
+    generation: AtomicUsize,
+    /// Waiters that registered while the flag was clear, in the current generation.
     waiters: Mutex<Waiters<()>>,
 }
 
@@ -50,6 +57,7 @@ impl Event {
     pub fn new() -> Self {
         Event {
             flag: AtomicBool::new(false),
+            generation: AtomicUsize::new(0),
             waiters: Mutex::new(Waiters::new()),
         }
     }
@@ -67,7 +75,7 @@ impl Event {
     /// assert!(wait.as_mut().poll(&mut cx).is_ready());
     /// ```
     pub fn set(&self) {
-        // Protocol step 2. Acquire: pairs with the Release of the `set` that stored it.
+        // Protocol step 3. Acquire: pairs with the Release of the `set` that stored it.
         if self.flag.load(Ordering::Acquire) {
             return;
         }
@@ -76,7 +84,9 @@ impl Event {
             let mut list = self.waiters.lock();
             // Release: pairs with the Acquire of the lock-free `wait` and `is_set`.
             self.flag.store(true, Ordering::Release);
-            list.notify(usize::MAX, &mut wakeups);
+            // Protocol step 2. Release: pairs with the Acquire in `EventWait::poll`.
+            self.generation.fetch_add(1, Ordering::Release);
+            list.take_all(&mut wakeups);
         }
         wakeups.wake();
     }
@@ -102,6 +112,7 @@ impl Event {
     /// event.set();
     /// assert!(event.is_set());
     /// ```
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::Acquire)
     }
@@ -118,6 +129,7 @@ impl Event {
     /// event.wait().await;
     /// # });
     /// ```
+    #[inline]
     pub fn wait(&self) -> EventWait<'_> {
         EventWait {
             event: self,
@@ -144,31 +156,45 @@ impl fmt::Debug for Event {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct EventWait<'a> {
     event: &'a Event,
-    waiter: Option<WaiterId>,
+    /// The slot and the generation it was registered in, while registered.
+    waiter: Option<(WaiterId, usize)>,
 }
 
 impl Future for EventWait<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let event = this.event;
-        if this.waiter.is_none() && event.is_set() {
-            return Poll::Ready(());
-        }
-        let mut list = event.waiters.lock();
         match this.waiter {
-            Some(id) => {
-                let ready = list.poll(id, cx.waker());
-                if ready.is_ready() {
+            Some((id, generation)) => {
+                // Released? Acquire: pairs with the Release of `set`'s bump.
+                if event.generation.load(Ordering::Acquire) != generation {
                     this.waiter = None;
+                    return Poll::Ready(());
                 }
-                ready
+                let mut list = event.waiters.lock();
+                if event.generation.load(Ordering::Relaxed) != generation {
+                    this.waiter = None;
+                    return Poll::Ready(());
+                }
+                // Still in the list: remember the newest waker.
+                let waiting = list.poll(id, cx.waker());
+                debug_assert!(waiting.is_pending(), "event waiters are never notified in place");
+                Poll::Pending
             }
-            // Protocol step 1: checked under the lock that `set` stores under.
-            None if event.flag.load(Ordering::Acquire) => Poll::Ready(()),
             None => {
-                this.waiter = Some(list.register(cx.waker()));
+                if event.is_set() {
+                    return Poll::Ready(());
+                }
+                let mut list = event.waiters.lock();
+                // Protocol step 1: checked under the lock that `set` stores under.
+                if event.flag.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                let generation = event.generation.load(Ordering::Relaxed);
+                this.waiter = Some((list.register(cx.waker()), generation));
                 Poll::Pending
             }
         }
@@ -176,10 +202,16 @@ impl Future for EventWait<'_> {
 }
 
 impl Drop for EventWait<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.waiter.take() {
-            // A notification is not a resource: nothing to pass on.
-            self.event.waiters.lock().cancel(id);
+        if let Some((id, generation)) = self.waiter.take() {
+            if self.event.generation.load(Ordering::Acquire) != generation {
+                return; // released: the slot is already gone
+            }
+            let mut list = self.event.waiters.lock();
+            if self.event.generation.load(Ordering::Relaxed) == generation {
+                list.cancel(id);
+            }
         }
     }
 }

@@ -69,6 +69,7 @@ impl Permits {
 
     /// Protocol step 1 for a one-permit semaphore: the only free state is exactly `ONE`,
     /// so this is a single CAS.
+    #[inline]
     pub(crate) fn try_acquire_sole(&self) -> bool {
         // Acquire: pairs with the Release of `release_sole`/`release`, making the previous
         // holder's writes visible to us.
@@ -78,6 +79,7 @@ impl Permits {
     }
 
     /// Protocol step 1: takes a permit if one is free and nobody is queued.
+    #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -101,30 +103,36 @@ impl Permits {
     /// Polls for one permit. `waiter` is the caller's registration: `None` until a poll had
     /// to wait, and again once the permit is taken. `sole` selects the one-CAS fast path of
     /// a mutex.
+    #[inline]
     pub(crate) fn poll_acquire(
         &self,
         waiter: &mut Option<WaiterId>,
         cx: &Context<'_>,
         sole: bool,
     ) -> Poll<()> {
+        if waiter.is_none() {
+            let fast = if sole {
+                self.try_acquire_sole()
+            } else {
+                self.try_acquire()
+            };
+            if fast {
+                return Poll::Ready(());
+            }
+        }
+        self.poll_acquire_slow(waiter, cx)
+    }
+
+    fn poll_acquire_slow(&self, waiter: &mut Option<WaiterId>, cx: &Context<'_>) -> Poll<()> {
+        let mut list = self.waiters.lock();
         if let Some(id) = *waiter {
-            let mut list = self.waiters.lock();
             let ready = list.poll(id, cx.waker());
             if ready.is_ready() {
                 *waiter = None;
             }
             return ready;
         }
-        let fast = if sole {
-            self.try_acquire_sole()
-        } else {
-            self.try_acquire()
-        };
-        if fast {
-            return Poll::Ready(());
-        }
         // Protocol step 2.
-        let mut list = self.waiters.lock();
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             // Others are queued: wait behind them.
@@ -174,6 +182,7 @@ impl Permits {
     }
 
     /// Protocol step 3 for a mutex: unlocked with nobody queued is the single CAS `0 -> ONE`.
+    #[inline]
     pub(crate) fn release_sole(&self) {
         // Release: pairs with the Acquire of the next `try_acquire_sole`.
         if self
@@ -190,6 +199,7 @@ impl Permits {
     /// # Panics
     ///
     /// If the count would exceed `MAX_PERMITS`.
+    #[inline]
     pub(crate) fn release(&self, n: usize) {
         if n == 0 {
             return;

@@ -59,6 +59,7 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # });
     /// ```
+    #[inline]
     pub fn acquire(&self) -> SemaphoreAcquire<'_> {
         SemaphoreAcquire {
             semaphore: self,
@@ -74,6 +75,7 @@ impl Semaphore {
     /// assert!(permit.is_some());
     /// assert!(sem.try_acquire().is_none());
     /// ```
+    #[inline]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.permits
             .try_acquire()
@@ -102,6 +104,7 @@ impl Semaphore {
     /// let _p = sem.try_acquire();
     /// assert_eq!(sem.available_permits(), 0);
     /// ```
+    #[inline]
     pub fn available_permits(&self) -> usize {
         self.permits.available()
     }
@@ -125,6 +128,7 @@ pub struct SemaphoreAcquire<'a> {
 impl<'a> Future for SemaphoreAcquire<'a> {
     type Output = SemaphorePermit<'a>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let semaphore = this.semaphore;
@@ -136,6 +140,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
 }
 
 impl Drop for SemaphoreAcquire<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.semaphore.permits.cancel(id);
@@ -171,6 +176,7 @@ impl SemaphorePermit<'_> {
 }
 
 impl Drop for SemaphorePermit<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.semaphore.permits.release(1);
     }
