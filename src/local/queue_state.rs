@@ -62,6 +62,7 @@ impl<T> QueueState<T> {
     }
 
     /// How many more items fit, counting reservations.
+    #[inline]
     fn room(&self) -> usize {
         if self.maxsize == 0 {
             return usize::MAX;
@@ -72,6 +73,7 @@ impl<T> QueueState<T> {
     }
 
     /// Puts `item` if there is unreserved room; hands `item` back otherwise.
+    #[inline]
     pub(crate) fn try_put(&mut self, item: T, wakeups: &mut Wakeups) -> Result<(), T> {
         // A waiting putter means all room is reserved; checking both states it outright.
         if self.putters.has_waiting() || self.room() == 0 {
@@ -82,6 +84,7 @@ impl<T> QueueState<T> {
     }
 
     /// Inserts into room that is known to be there: to the oldest getter, else at the back.
+    #[inline]
     fn insert(&mut self, item: T, wakeups: &mut Wakeups) {
         self.unfinished += 1;
         match self.getters.notify_first(item) {
@@ -91,6 +94,7 @@ impl<T> QueueState<T> {
     }
 
     /// Takes the oldest item if there is one.
+    #[inline]
     pub(crate) fn try_get(&mut self, wakeups: &mut Wakeups) -> Option<T> {
         let item = self.items.pop_front()?;
         self.grant_putters(wakeups);
@@ -98,6 +102,7 @@ impl<T> QueueState<T> {
     }
 
     /// Reserves whatever room there is for the oldest waiting putters.
+    #[inline]
     fn grant_putters(&mut self, wakeups: &mut Wakeups) {
         while self.room() > 0 {
             match self.putters.notify_first(()) {
@@ -108,6 +113,7 @@ impl<T> QueueState<T> {
     }
 
     /// Polls a `put`. `item` is `Some` until it is inserted; `waiter` is the registration.
+    #[inline]
     pub(crate) fn poll_put(
         &mut self,
         waiter: &mut Option<WaiterId>,
@@ -144,6 +150,7 @@ impl<T> QueueState<T> {
     }
 
     /// Polls a `get`.
+    #[inline]
     pub(crate) fn poll_get(
         &mut self,
         waiter: &mut Option<WaiterId>,

@@ -125,6 +125,7 @@ impl<P> Waiters<P> {
 
     /// Forgets every waiter and collects their wakers: a broadcast whose receivers learn
     /// of it some other way (an `Event`'s generation count) and never look for their slot.
+    #[inline]
     pub(crate) fn take_all(&mut self, wakeups: &mut Wakeups) {
         debug_assert_eq!(self.notified, 0, "take_all is for lists that never notify");
         for slot in self.slots.drain(..) {
@@ -224,13 +225,17 @@ impl Wakeups {
     }
 
     /// Wakes everything collected, in the order it was collected. Call without locks held.
+    ///
+    /// Takes `&mut self` rather than `self`: moving the struct would copy it through memory
+    /// just written by the callee that filled it, which stalls store-to-load forwarding
+    /// on the fast paths that wake nobody.
     #[inline]
-    pub(crate) fn wake(self) {
-        if let Some(first) = self.first {
+    pub(crate) fn wake(&mut self) {
+        if let Some(first) = self.first.take() {
             first.wake();
-        }
-        for waker in self.rest {
-            waker.wake();
+            for waker in self.rest.drain(..) {
+                waker.wake();
+            }
         }
     }
 }

@@ -84,8 +84,10 @@ impl Event {
             let mut list = self.waiters.lock();
             // Release: pairs with the Acquire of the lock-free `wait` and `is_set`.
             self.flag.store(true, Ordering::Release);
-            // Protocol step 2. Release: pairs with the Acquire in `EventWait::poll`.
-            self.generation.fetch_add(1, Ordering::Release);
+            // Protocol step 2. Only lock holders write it, so a load and a store suffice.
+            // Release: pairs with the Acquire in `EventWait::poll`.
+            let next = self.generation.load(Ordering::Relaxed).wrapping_add(1);
+            self.generation.store(next, Ordering::Release);
             list.take_all(&mut wakeups);
         }
         wakeups.wake();
