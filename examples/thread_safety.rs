@@ -20,6 +20,8 @@ use std::time::Instant;
 
 const THREADS: u64 = 4;
 const PER_THREAD: u64 = 250_000;
+/// Long enough that the threads' loops overlap even when they start a little apart.
+const RACE_PER_THREAD: u64 = 2_000_000;
 
 fn main() {
     lost_updates();
@@ -30,19 +32,24 @@ fn main() {
 
 /// Step 1: the race a mutex exists to prevent.
 fn lost_updates() {
-    println!("1. The race: `counter += 1` from {THREADS} threads, {PER_THREAD} times each");
+    println!("1. The race: `counter += 1` from {THREADS} threads, {RACE_PER_THREAD} times each");
     let count = |split: bool| {
         let counter = Arc::new(AtomicU64::new(0));
+        // All threads start counting at once, so their loops overlap.
+        let start = Arc::new(std::sync::Barrier::new(THREADS as usize));
         let threads: Vec<_> = (0..THREADS)
             .map(|_| {
-                let counter = counter.clone();
+                let (counter, start) = (counter.clone(), start.clone());
                 std::thread::spawn(move || {
-                    for _ in 0..PER_THREAD {
+                    start.wait();
+                    for _ in 0..RACE_PER_THREAD {
                         if split {
                             // Python's `counter[0] += 1`: read, then write back. Another
                             // thread's write between the two is overwritten.
+                            // (`black_box` keeps the compiler from fusing the two into
+                            // one `inc` instruction, which only narrows the window.)
                             let seen = counter.load(Ordering::Relaxed);
-                            counter.store(seen + 1, Ordering::Relaxed);
+                            counter.store(std::hint::black_box(seen) + 1, Ordering::Relaxed);
                         } else {
                             // One indivisible read-modify-write.
                             counter.fetch_add(1, Ordering::Relaxed);
@@ -56,13 +63,20 @@ fn lost_updates() {
         }
         counter.load(Ordering::Relaxed)
     };
-    let expected = THREADS * PER_THREAD;
+    let expected = THREADS * RACE_PER_THREAD;
     let split = count(true);
-    println!(
-        "   load then store: {split} of {expected} ({} updates lost; the number changes \
-         from run to run, and can be 0 on a quiet machine)",
-        expected - split
-    );
+    if split < expected {
+        println!(
+            "   load then store: {split} of {expected} ({} updates lost; the number changes \
+             from run to run)",
+            expected - split
+        );
+    } else {
+        println!(
+            "   load then store: {split} of {expected} (none lost this time: the threads did \
+             not overlap, e.g. only one core was free; run it again)"
+        );
+    }
     println!("   fetch_add:       {} of {expected}", count(false));
     println!("   A mutex makes a whole critical section behave like that one fetch_add.\n");
 }

@@ -127,6 +127,27 @@ fn event_set_wakes_a_registered_waiter_even_if_cleared_at_once() {
 }
 
 #[test]
+fn event_waiter_dropped_while_set_releases_it() {
+    explore("event cancel vs set", || {
+        let event = Arc::new(Event::new());
+        let mut registered = Box::pin({
+            let event = event.clone();
+            async move { event.wait().await }
+        });
+        assert!(poll_once(registered.as_mut()).is_pending());
+        // Drops its registration while `set` may be releasing it.
+        let quitter = thread::spawn(move || drop(registered));
+        let stayer = thread::spawn({
+            let event = event.clone();
+            move || block_on(event.wait())
+        });
+        event.set();
+        quitter.join().unwrap();
+        stayer.join().unwrap();
+    });
+}
+
+#[test]
 fn semaphore_acquire_racing_a_cancelled_waiter() {
     explore("semaphore cancel vs release", || {
         let sem = Arc::new(Semaphore::new(1));

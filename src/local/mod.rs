@@ -2,7 +2,8 @@
 //!
 //! [`Mutex`], [`Event`], [`Condition`], [`Semaphore`] and [`Queue`] have the same methods and
 //! the same FIFO and cancellation semantics as their [`weft::sync`](crate::sync) twins, but
-//! keep their state in `Cell`s and `RefCell`s. That makes them cheaper (no atomic
+//! keep their state in `Cell`s and `RefCell`s (a mutex's value sits in an `UnsafeCell`
+//! that only the holder of its `Cell` lock reaches). That makes them cheaper (no atomic
 //! read-modify-write, no lock), and `!Send + !Sync`: the compiler will not let one leave the
 //! thread that created it, so they belong to tasks started with `weft::spawn_local` or run by
 //! a `current_thread` runtime.

@@ -1,6 +1,5 @@
 //! `local::Mutex`: a FIFO-fair async mutex for the tasks of one worker.
 
-use std::cell::{RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -11,12 +10,13 @@ use std::task::{Context, Poll};
 
 use super::permits::Permits;
 use super::waiters::WaiterId;
+use crate::loom::UnsafeCell;
 
 /// An async mutual-exclusion lock for tasks on one thread, handed over in FIFO order.
 ///
 /// The same API as [`weft::sync::Mutex`](crate::sync::Mutex) without any atomic operation:
-/// the lock is a `Cell` and the value sits in a `RefCell`. It is `!Send` and `!Sync`, so the
-/// compiler keeps it on the thread that made it (see [the module docs](crate::local)).
+/// the lock is a `Cell`. It is `!Send` and `!Sync`, so the compiler keeps it on the thread
+/// that made it (see [the module docs](crate::local)).
 ///
 /// When the holder unlocks while tasks wait, the lock passes directly to the task that has
 /// waited longest; [`try_lock`](Mutex::try_lock) cannot take it in between. A waiting
@@ -35,8 +35,9 @@ pub struct Mutex<T: ?Sized> {
     permits: Permits,
     /// Keeps the mutex on its thread even when `T: Send`.
     _local: PhantomData<Rc<()>>,
-    /// Borrowed mutably exactly while the permit is held, by the one live guard.
-    value: RefCell<T>,
+    /// Reached only through the one live `MutexGuard` (the holder of the permit), or
+    /// through `&mut Mutex`. A `RefCell` would repeat the permit's bookkeeping.
+    value: UnsafeCell<T>,
 }
 
 impl<T> Mutex<T> {
@@ -44,25 +45,16 @@ impl<T> Mutex<T> {
     ///
     /// ```
     /// let m = weft::local::Mutex::new(vec![1, 2]);
-    /// assert_eq!(m.into_inner(), [1, 2]);
+    /// assert_eq!(*m.try_lock().unwrap(), [1, 2]);
     /// ```
-    pub const fn new(value: T) -> Self {
+    pub fn new(value: T) -> Self {
         Mutex {
             permits: Permits::new(1),
             _local: PhantomData,
-            value: RefCell::new(value),
+            value: UnsafeCell::new(value),
         }
     }
 
-    /// Consumes the mutex and returns the value.
-    ///
-    /// ```
-    /// let m = weft::local::Mutex::new(5);
-    /// assert_eq!(m.into_inner(), 5);
-    /// ```
-    pub fn into_inner(self) -> T {
-        self.value.into_inner()
-    }
 }
 
 impl<T: ?Sized> Mutex<T> {
@@ -107,10 +99,11 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     /// let mut m = weft::local::Mutex::new(1);
     /// *m.get_mut() += 1;
-    /// assert_eq!(m.into_inner(), 2);
+    /// assert_eq!(*m.try_lock().unwrap(), 2);
     /// ```
     pub fn get_mut(&mut self) -> &mut T {
-        self.value.get_mut()
+        // SAFETY: `&mut self` proves no guard is alive.
+        self.value.with_mut(|value| unsafe { &mut *value })
     }
 }
 
@@ -179,19 +172,12 @@ impl<T: ?Sized> fmt::Debug for MutexLock<'_, T> {
 #[must_use = "dropping the guard unlocks the mutex at once"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
-    /// `Some` for the guard's whole life; taken in `drop` so the borrow ends before the
-    /// unlock hands the lock on.
-    value: Option<RefMut<'a, T>>,
 }
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
-    /// Wraps a just-acquired permit. The `RefCell` is free: the previous guard released its
-    /// borrow before its permit.
+    /// Wraps a just-acquired permit.
     fn new(mutex: &'a Mutex<T>) -> Self {
-        MutexGuard {
-            mutex,
-            value: Some(mutex.value.borrow_mut()),
-        }
+        MutexGuard { mutex }
     }
 
     /// The mutex this guard holds, so a `Condition` can unlock and relock it.
@@ -204,21 +190,22 @@ impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.value.as_deref().expect("the guard holds its borrow until dropped")
+        // SAFETY: this guard holds the mutex's only permit, so until it drops no other
+        // guard exists and nothing else reaches the value (the mutex never leaves this
+        // thread); the reference borrows the guard.
+        self.mutex.value.with(|value| unsafe { &*value })
     }
 }
 
 impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.value
-            .as_deref_mut()
-            .expect("the guard holds its borrow until dropped")
+        // SAFETY: as in `deref`, and `&mut self` makes this the only borrow of the guard.
+        self.mutex.value.with_mut(|value| unsafe { &mut *value })
     }
 }
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.value = None;
         self.mutex.permits.release(1);
     }
 }
