@@ -170,15 +170,27 @@ impl Future for EventWait<'_> {
         let this = self.get_mut();
         let event = this.event;
         match this.waiter {
+            // The lock-free checks: already set, or released since we registered.
+            // Acquire: pairs with the Release of `set`'s stores.
+            None if event.is_set() => Poll::Ready(()),
+            Some((_, generation)) if event.generation.load(Ordering::Acquire) != generation => {
+                this.waiter = None;
+                Poll::Ready(())
+            }
+            _ => this.poll_locked(cx),
+        }
+    }
+}
+
+impl EventWait<'_> {
+    /// The same checks again under the lock, then register or refresh the waker.
+    fn poll_locked(&mut self, cx: &Context<'_>) -> Poll<()> {
+        let event = self.event;
+        let mut list = event.waiters.lock();
+        match self.waiter {
             Some((id, generation)) => {
-                // Released? Acquire: pairs with the Release of `set`'s bump.
-                if event.generation.load(Ordering::Acquire) != generation {
-                    this.waiter = None;
-                    return Poll::Ready(());
-                }
-                let mut list = event.waiters.lock();
                 if event.generation.load(Ordering::Relaxed) != generation {
-                    this.waiter = None;
+                    self.waiter = None;
                     return Poll::Ready(());
                 }
                 // Still in the list: remember the newest waker.
@@ -187,16 +199,12 @@ impl Future for EventWait<'_> {
                 Poll::Pending
             }
             None => {
-                if event.is_set() {
-                    return Poll::Ready(());
-                }
-                let mut list = event.waiters.lock();
                 // Protocol step 1: checked under the lock that `set` stores under.
                 if event.flag.load(Ordering::Acquire) {
                     return Poll::Ready(());
                 }
                 let generation = event.generation.load(Ordering::Relaxed);
-                this.waiter = Some((list.register(cx.waker()), generation));
+                self.waiter = Some((list.register(cx.waker()), generation));
                 Poll::Pending
             }
         }
