@@ -200,14 +200,15 @@ fn runtime_drop_with_pending_tasks_leaks_nothing() {
         for i in 0..10_000 {
             live.fetch_add(1, Ordering::SeqCst);
             let c = Counted(live.clone());
-            rt.spawn(async move {
+            // Detached on purpose: shutdown must drop these futures.
+            drop(rt.spawn(async move {
                 let _c = c;
                 if i % 2 == 0 {
                     std::future::pending::<()>().await;
                 } else {
                     weft::time::sleep(Duration::from_secs(3600)).await;
                 }
-            });
+            }));
         }
         rt.block_on(weft::time::sleep(Duration::from_millis(20)));
     }
@@ -405,4 +406,24 @@ fn metrics_count_polls_steals_and_alive_tasks() {
     let polls: u64 = (0..2).map(|i| m.worker_poll_count(i)).sum();
     assert!(polls >= 5_001);
     assert_eq!(m.global_queue_depth(), 0);
+}
+
+#[test]
+fn pinned_named_workers_run_tasks() {
+    let rt = Builder::multi_thread().worker_threads(2).pin_to_cores(true).thread_name("pinned").build().unwrap();
+    let names = rt.block_on(async {
+        let hs: Vec<_> = (0..200).map(|_| weft::spawn(async { std::thread::current().name().unwrap().to_string() })).collect();
+        let mut names = Vec::new();
+        for h in hs {
+            names.push(h.await.unwrap());
+        }
+        names
+    });
+    assert!(names.iter().all(|n| n.starts_with("pinned-worker-")), "{names:?}");
+}
+
+#[test]
+fn current_thread_rejects_other_worker_counts() {
+    assert!(Builder::current_thread().worker_threads(3).build().is_err());
+    assert!(Builder::current_thread().build().is_ok());
 }

@@ -558,8 +558,8 @@ macro_rules! conformance {
             fn queue_cancelled_put_drops_its_item_exactly_once() {
                 let drops = DropCounter::default();
                 let q = Queue::new(1);
-                q.try_put(drops.token()).unwrap();
-                let mut p = Probe::new(q.put(drops.token()));
+                q.try_put(drops.guard()).unwrap();
+                let mut p = Probe::new(q.put(drops.guard()));
                 p.pending();
                 drop(p);
                 assert_eq!(drops.dropped(), 1);
@@ -763,14 +763,14 @@ mod sync_only {
         let (tx, rx) = oneshot::channel();
         drop(rx);
         assert!(tx.is_closed());
-        let back = tx.send(drops.token()).unwrap_err();
+        let back = tx.send(drops.guard()).unwrap_err();
         assert_eq!(drops.dropped(), 0);
         drop(back);
         assert_eq!(drops.dropped(), 1);
 
         // Sent but never received: dropped with the receiver, once.
         let (tx, rx) = oneshot::channel();
-        tx.send(drops.token()).unwrap();
+        tx.send(drops.guard()).unwrap();
         drop(rx);
         assert_eq!(drops.dropped(), 2);
     }
@@ -840,8 +840,8 @@ mod sync_only {
     fn mpsc_receiver_dropped_fails_senders_and_drops_queued_values() {
         let drops = DropCounter::default();
         let (tx, rx) = mpsc::channel(1);
-        tx.try_send(drops.token()).unwrap();
-        let mut waiting = Probe::new(tx.send(drops.token()));
+        tx.try_send(drops.guard()).unwrap();
+        let mut waiting = Probe::new(tx.send(drops.guard()));
         waiting.pending();
         drop(rx);
         assert_eq!(drops.dropped(), 1, "the queued value dropped with the receiver");
@@ -850,10 +850,10 @@ mod sync_only {
         drop(back);
         assert_eq!(drops.dropped(), 2);
         assert!(tx.is_closed());
-        assert!(matches!(tx.try_send(drops.token()), Err(TrySendError::Closed(_))));
+        assert!(matches!(tx.try_send(drops.guard()), Err(TrySendError::Closed(_))));
         assert_eq!(drops.dropped(), 3);
         assert_eq!(
-            block_on(tx.send(drops.token())).unwrap_err().to_string(),
+            block_on(tx.send(drops.guard())).unwrap_err().to_string(),
             "channel closed: the receiver was dropped"
         );
     }

@@ -15,6 +15,18 @@ use crate::task::{self, Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 pub(crate) type SharedTask = Notified<Arc<Shared>>;
 
+/// Why a task is being queued; decides where it goes on its worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Submit {
+    /// Woken by a waker: the LIFO slot.
+    Wake,
+    /// Newly spawned: the back of the deque.
+    Spawn,
+    /// Woke itself while running (`yield_now`, spent budget): the deferred list, run after
+    /// everything else that is ready.
+    Yield,
+}
+
 /// Tunables fixed at build time.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -71,13 +83,14 @@ impl Shared {
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
-        // Acquire pairs with the Release in `begin_shutdown`.
+        // Acquire pairs with the store in `begin_shutdown`.
         self.shutdown.load(Ordering::Acquire)
     }
 
-    /// Sets the flag every worker loop checks, then wakes every worker.
+    /// Sets the flag every worker loop checks, then wakes every worker. SeqCst: see
+    /// `push_remote`.
     pub(crate) fn begin_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Release);
+        self.shutdown.store(true, Ordering::SeqCst);
         for r in self.remotes.iter() {
             r.parker.unpark();
         }
@@ -96,7 +109,7 @@ impl Shared {
     {
         let (task, notified, join) = task::new_task(future, self.clone(), task::next_id());
         match self.owned.bind(task) {
-            Ok(()) => self.schedule_task(notified, true),
+            Ok(()) => self.schedule_task(notified, Submit::Spawn),
             Err(task) => {
                 drop(notified);
                 task.shutdown();
@@ -107,14 +120,34 @@ impl Shared {
 
     /// Queues a runnable task: on this thread's worker if it belongs to this runtime,
     /// else on the injector (then a sleeping worker is woken).
-    pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, is_yield: bool) {
+    pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, how: Submit) {
         context::with_worker(|w| match w {
-            Some(w) if Arc::ptr_eq(&w.shared, self) => w.push_local(task, is_yield),
-            _ => {
-                self.injector.push(task);
-                self.notify_one();
-            }
+            Some(w) if Arc::ptr_eq(&w.shared, self) => w.push_local(task, how),
+            _ => self.push_remote(task),
         })
+    }
+
+    /// Queues a task on the injector from off this runtime's workers.
+    ///
+    /// Shutdown race: a wake that won its state CAS before shutdown cancelled the task may
+    /// push only after shutdown's last drain of the injector; the reference would then sit
+    /// there forever, and through the task's scheduler handle keep `Shared` alive. So the
+    /// pusher checks the flag after pushing and drains itself: SeqCst on both sides (push,
+    /// then load the flag; store the flag, then drain) means one of the two drains sees it.
+    fn push_remote(&self, task: SharedTask) {
+        self.injector.push(task);
+        if self.shutdown.load(Ordering::SeqCst) {
+            self.drain_injector();
+        } else {
+            self.notify_one();
+        }
+    }
+
+    /// Drops every reference in the injector (shutdown).
+    pub(crate) fn drain_injector(&self) {
+        while let Some(t) = super::queue::steal_retrying(|| self.injector.steal()) {
+            drop(t);
+        }
     }
 
     /// Wakes a sleeping worker if the idle protocol says one should search.
@@ -132,11 +165,11 @@ impl Shared {
 
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified<Self>) {
-        self.schedule_task(task, false)
+        self.schedule_task(task, Submit::Wake)
     }
 
     fn yield_now(&self, task: Notified<Self>) {
-        self.schedule_task(task, true)
+        self.schedule_task(task, Submit::Yield)
     }
 
     fn release(&self, task: NonNull<Header>) -> bool {
