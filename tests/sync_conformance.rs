@@ -770,7 +770,7 @@ mod sync_only {
 
         // Sent but never received: dropped with the receiver, once.
         let (tx, rx) = oneshot::channel();
-        tx.send(drops.guard()).unwrap();
+        assert!(tx.send(drops.guard()).is_ok());
         drop(rx);
         assert_eq!(drops.dropped(), 2);
     }
