@@ -203,14 +203,17 @@ macro_rules! weft_vs_tokio {
 /// One criterion group per workload, weft first, then tokio.
 mod groups {
     use super::{Criterion, Tokio, Weft};
-    weft_vs_tokio!(
-        spawn_many_local,
-        spawn_many_remote_idle,
-        spawn_many_remote_busy,
-        yield_many,
-        ping_pong,
-        chained_spawn,
-    );
+    weft_vs_tokio!(spawn_many_local, spawn_many_remote_idle, yield_many, ping_pong, chained_spawn);
+
+    /// As the macro's, with the fewest samples criterion allows: one iteration can take
+    /// seconds (see README, "spawn_many_remote_busy").
+    pub(super) fn spawn_many_remote_busy(c: &mut Criterion) {
+        let mut g = c.benchmark_group("spawn_many_remote_busy");
+        g.sample_size(10);
+        super::spawn_many_remote_busy::<Weft>(&mut g);
+        super::spawn_many_remote_busy::<Tokio>(&mut g);
+        g.finish();
+    }
 }
 
 /// Short warm-up and measurement, few samples: the whole suite stays near 2 minutes
