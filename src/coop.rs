@@ -55,8 +55,3 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {
         Poll::Pending
     }
 }
-
-/// True when the current task poll has spent its budget.
-pub(crate) fn is_exhausted() -> bool {
-    REMAINING.try_with(|r| r.get() == Some(0)).unwrap_or(false)
-}

@@ -6,6 +6,7 @@
 //! std lock is recovered: weft catches task panics before they can poison one of its locks).
 
 #[cfg(not(loom))]
+#[allow(unused_imports, reason = "the shim offers the full set; not every build uses each")]
 mod imp {
     pub(crate) use std::sync::atomic::{
         fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -89,6 +90,7 @@ mod imp {
 }
 
 #[cfg(loom)]
+#[allow(unused_imports, reason = "the shim offers the full set; not every build uses each")]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{

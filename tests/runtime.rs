@@ -276,3 +276,153 @@ fn dropping_a_join_handle_detaches() {
         assert!(done.load(Ordering::SeqCst));
     });
 }
+
+#[test]
+fn an_always_ready_task_cannot_starve_its_peers() {
+    // One worker: without the cooperative budget the main loop below would never yield
+    // (every zero-length sleep is ready at once) and the flag would never be set.
+    let rt = Builder::current_thread().build().unwrap();
+    let spins = rt.block_on(async {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f2 = flag.clone();
+        let _setter = weft::spawn(async move { f2.store(true, Ordering::SeqCst) });
+        let mut spins = 0u64;
+        while !flag.load(Ordering::SeqCst) {
+            weft::time::sleep(Duration::ZERO).await;
+            spins += 1;
+        }
+        spins
+    });
+    assert!(spins >= 1);
+}
+
+#[test]
+fn yield_now_lets_other_tasks_run() {
+    let rt = Builder::current_thread().build().unwrap();
+    let order = rt.block_on(async {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let l1 = log.clone();
+        let l2 = log.clone();
+        let a = weft::spawn(async move {
+            for i in 0..3 {
+                l1.lock().unwrap().push(('a', i));
+                weft::yield_now().await;
+            }
+        });
+        let b = weft::spawn(async move {
+            for i in 0..3 {
+                l2.lock().unwrap().push(('b', i));
+                weft::yield_now().await;
+            }
+        });
+        a.await.unwrap();
+        b.await.unwrap();
+        let v = log.lock().unwrap().clone();
+        v
+    });
+    assert_eq!(order, vec![('a', 0), ('b', 0), ('a', 1), ('b', 1), ('a', 2), ('b', 2)]);
+}
+
+#[test]
+fn spawn_blocking_runs_off_the_workers_and_propagates_panics() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let worker_names: Vec<_> = (0..64)
+            .map(|_| weft::spawn_blocking(|| std::thread::current().name().unwrap_or("").to_string()))
+            .collect();
+        for h in worker_names {
+            assert!(h.await.unwrap().contains("-blocking-"));
+        }
+        let err = weft::spawn_blocking(|| panic!("blocking boom")).await.unwrap_err();
+        assert!(err.is_panic());
+    });
+}
+
+#[test]
+fn shutdown_timeout_returns_while_a_blocking_job_is_stuck() {
+    let rt = rt(2);
+    let release = Arc::new(AtomicBool::new(false));
+    let r2 = release.clone();
+    let _h = rt.spawn_blocking(move || {
+        while !r2.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let pending = rt.spawn(std::future::pending::<()>());
+    rt.shutdown_timeout(Duration::from_millis(50));
+    release.store(true, Ordering::SeqCst);
+    // The pending task was dropped by shutdown: its handle reports cancellation.
+    let rt2 = Builder::current_thread().build().unwrap();
+    assert!(rt2.block_on(pending).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn handle_current_inside_and_outside() {
+    assert!(weft::Handle::try_current().is_none());
+    let rt = rt(2);
+    rt.block_on(async {
+        let h = weft::Handle::current();
+        let from_task = weft::spawn(async { weft::Handle::try_current().is_some() }).await.unwrap();
+        assert!(from_task);
+        assert_eq!(h.spawn(async { 3 }).await.unwrap(), 3);
+    });
+    let err = std::panic::catch_unwind(weft::Handle::current).unwrap_err();
+    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| err.downcast_ref::<String>().cloned()).unwrap();
+    assert!(msg.contains("outside a weft runtime"), "{msg}");
+}
+
+#[test]
+fn join_handle_is_send_and_abort_after_completion_keeps_output() {
+    fn assert_send<T: Send>(_: &T) {}
+    weft::run(async {
+        let h = weft::spawn(async { 5 });
+        assert_send(&h);
+        while !h.is_finished() {
+            weft::yield_now().await;
+        }
+        h.abort();
+        assert_eq!(h.await.unwrap(), 5);
+    });
+}
+
+#[test]
+fn metrics_count_polls_steals_and_alive_tasks() {
+    let rt = rt(2);
+    rt.block_on(async {
+        weft::spawn(async {
+            let hs: Vec<_> = (0..5_000).map(|_| weft::spawn(async { std::hint::black_box(0) })).collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    });
+    let m = rt.metrics();
+    assert_eq!(m.num_workers(), 2);
+    assert_eq!(m.spawned_tasks_count(), 5_001);
+    assert_eq!(m.num_alive_tasks(), 0);
+    let polls: u64 = (0..2).map(|i| m.worker_poll_count(i)).sum();
+    assert!(polls >= 5_001);
+    assert_eq!(m.global_queue_depth(), 0);
+}
+
+#[test]
+fn pinned_named_workers_run_tasks() {
+    let rt = Builder::multi_thread().worker_threads(2).pin_to_cores(true).thread_name("pinned").build().unwrap();
+    let names = rt.block_on(async {
+        let hs: Vec<_> = (0..200).map(|_| weft::spawn(async { std::thread::current().name().unwrap().to_string() })).collect();
+        let mut names = Vec::new();
+        for h in hs {
+            names.push(h.await.unwrap());
+        }
+        names
+    });
+    assert!(names.iter().all(|n| n.starts_with("pinned-worker-")), "{names:?}");
+}
+
+#[test]
+fn current_thread_rejects_other_worker_counts() {
+    assert!(Builder::current_thread().worker_threads(3).build().is_err());
+    assert!(Builder::current_thread().build().is_ok());
+}

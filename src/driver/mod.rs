@@ -21,7 +21,7 @@ use std::io as stdio;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::loom::{AtomicBool, AtomicU64, Arc, Mutex, Ordering};
+use crate::loom::{AtomicBool, AtomicU64, Arc, Mutex, MutexGuard, Ordering};
 use crate::runtime::park::Blocker;
 
 pub(crate) use io::{Direction, PollEvented, Registration};
@@ -112,21 +112,20 @@ impl Driver {
     /// Turns the driver without blocking if nobody else is turning it. Returns the number
     /// of I/O events and timers handled, or `None` if it was busy.
     pub(crate) fn try_turn_now(&self) -> Option<usize> {
-        let mut core = self.core.try_lock()?;
-        Some(self.turn(&mut core, Some(Duration::ZERO)))
+        let core = self.core.try_lock()?;
+        Some(self.turn(core, Some(Duration::ZERO)))
     }
 
     /// Blocks in the poller for at most `timeout`, then dispatches events and timers.
     pub(crate) fn turn_blocking(&self, timeout: Option<Duration>) -> usize {
-        let mut core = self.core.lock();
-        self.turn(&mut core, timeout)
+        self.turn(self.core.lock(), timeout)
     }
 
-    fn turn(&self, core: &mut DriverCore, timeout: Option<Duration>) -> usize {
-        let DriverCore { poll, events, wakers } = core;
+    fn turn(&self, mut core: MutexGuard<'_, DriverCore>, timeout: Option<Duration>) -> usize {
         if self.shut_down.load(Ordering::Relaxed) {
             return 0;
         }
+        let DriverCore { poll, events, wakers } = &mut *core;
         if let Err(e) = poll.poll(events, timeout) {
             // EINTR is a spurious wake-up; anything else would recur, so do not spin on it.
             if e.kind() != stdio::ErrorKind::Interrupted {
@@ -139,11 +138,18 @@ impl Driver {
             self.io_events.fetch_add(n as u64, Ordering::Relaxed);
         }
         let fired = self.timers.fire_expired(self.clock.now_tick(Instant::now()), wakers);
-        let total = n + fired;
-        for w in wakers.drain(..) {
+        // Wake with no driver lock held (see the module docs); hand the buffer back after.
+        let mut to_wake = std::mem::take(wakers);
+        drop(core);
+        for w in to_wake.drain(..) {
             w.wake();
         }
-        total
+        if let Some(mut core) = self.core.try_lock() {
+            if core.wakers.capacity() < to_wake.capacity() {
+                core.wakers = to_wake;
+            }
+        }
+        n + fired
     }
 
     /// How long the owner may block before its next timer is due (`None`: no timer).

@@ -122,10 +122,6 @@ impl<S: 'static> Notified<S> {
         unsafe { (ptr.as_ref().vtable.poll)(ptr) }
     }
 
-    pub(crate) fn id(&self) -> u64 {
-        self.0.header().id
-    }
-
     /// Sets CANCELLED, so that running this reference cancels the task instead of polling it.
     pub(crate) fn mark_cancelled(&self) {
         // A queued task has NOTIFIED set, so this never asks for a second submission.

@@ -14,7 +14,7 @@
 use std::ptr::NonNull;
 
 use super::{Header, Schedule, Task};
-use crate::loom::{AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::loom::Mutex;
 
 #[cfg(not(loom))]
 const SHARDS: usize = 16;
@@ -25,22 +25,23 @@ struct Shard<S: 'static> {
     slots: Vec<Option<Task<S>>>,
     free: Vec<usize>,
     closed: bool,
+    /// Tasks in this shard (a metric, kept under the lock already held: no shared atomic
+    /// bounces between workers on every spawn).
+    alive: usize,
+    /// Tasks ever bound to this shard (a metric).
+    spawned: u64,
 }
 
 pub(crate) struct OwnedTasks<S: 'static> {
     shards: Box<[Mutex<Shard<S>>]>,
-    /// Tasks bound and not yet released (a metric; Relaxed, read racily).
-    alive: AtomicUsize,
-    /// Tasks ever bound (a metric).
-    spawned: AtomicU64,
 }
 
 impl<S: Schedule> OwnedTasks<S> {
     pub(crate) fn new() -> Self {
         let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Shard { slots: Vec::new(), free: Vec::new(), closed: false }))
+            .map(|_| Mutex::new(Shard { slots: Vec::new(), free: Vec::new(), closed: false, alive: 0, spawned: 0 }))
             .collect();
-        OwnedTasks { shards, alive: AtomicUsize::new(0), spawned: AtomicU64::new(0) }
+        OwnedTasks { shards }
     }
 
     fn shard(&self, id: u64) -> &Mutex<Shard<S>> {
@@ -63,9 +64,8 @@ impl<S: Schedule> OwnedTasks<S> {
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
         task.0.header().owned_slot.with_mut(|p| unsafe { *p = idx });
         shard.slots[idx] = Some(task);
-        drop(shard);
-        self.alive.fetch_add(1, Ordering::Relaxed);
-        self.spawned.fetch_add(1, Ordering::Relaxed);
+        shard.alive += 1;
+        shard.spawned += 1;
         Ok(())
     }
 
@@ -83,8 +83,8 @@ impl<S: Schedule> OwnedTasks<S> {
         }
         let task = shard.slots[idx].take().expect("checked above");
         shard.free.push(idx);
+        shard.alive -= 1;
         drop(shard);
-        self.alive.fetch_sub(1, Ordering::Relaxed);
         std::mem::forget(task);
         true
     }
@@ -98,10 +98,10 @@ impl<S: Schedule> OwnedTasks<S> {
                 let mut shard = shard.lock();
                 shard.closed = true;
                 shard.free.clear();
+                shard.alive = 0;
                 shard.slots.drain(..).flatten().collect()
             };
             n += tasks.len();
-            self.alive.fetch_sub(tasks.len(), Ordering::Relaxed);
             for task in tasks {
                 task.shutdown();
             }
@@ -109,21 +109,17 @@ impl<S: Schedule> OwnedTasks<S> {
         n
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.shards[0].lock().closed
-    }
-
     pub(crate) fn num_alive(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+        self.shards.iter().map(|s| s.lock().alive).sum()
     }
 
     pub(crate) fn num_spawned(&self) -> u64 {
-        self.spawned.load(Ordering::Relaxed)
+        self.shards.iter().map(|s| s.lock().spawned).sum()
     }
 }
 
 impl<S: 'static> std::fmt::Debug for OwnedTasks<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OwnedTasks").field("alive", &self.alive.load(Ordering::Relaxed)).finish()
+        f.debug_struct("OwnedTasks").field("shards", &self.shards.len()).finish()
     }
 }

@@ -194,6 +194,10 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
     /// Called holding RUNNING and one reference (consumed here).
     fn complete(self, output: Result<F::Output, JoinError>) {
         self.set_stage(Stage::Finished(output));
+        // Leave the owned list before anyone can observe completion, so a joiner that
+        // saw the output also sees the task gone from `num_alive_tasks`. The list hands
+        // back its reference, which we drop together with ours below.
+        let released = self.cell().scheduler.release(self.header_ptr());
         let snapshot = self.state().transition_to_complete();
         if !snapshot.has(JOIN_INTEREST) {
             // Nobody will read the output: it is ours to drop.
@@ -207,8 +211,6 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
                 }
             });
         }
-        // Leave the owned list; it hands back its reference, which we drop with ours.
-        let released = self.cell().scheduler.release(self.header_ptr());
         let n = 1 + usize::from(released);
         if self.state().ref_dec_n(n) {
             // SAFETY: those were the last references.

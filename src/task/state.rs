@@ -26,10 +26,9 @@ pub(crate) const JOIN_WAKER: usize = 1 << 4;
 pub(crate) const CANCELLED: usize = 1 << 5;
 const FLAG_BITS: u32 = 6;
 pub(crate) const REF_ONE: usize = 1 << FLAG_BITS;
-const FLAG_MASK: usize = REF_ONE - 1;
 
 /// A new task is referenced by the owned list, its first `Notified`, and its `JoinHandle`.
-const INITIAL: usize = REF_ONE * 3 | NOTIFIED | JOIN_INTEREST;
+const INITIAL: usize = (REF_ONE * 3) | NOTIFIED | JOIN_INTEREST;
 
 /// A copy of the state word with readable accessors.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -289,7 +288,7 @@ mod tests {
         let s = State::new().load();
         assert_eq!(s.refs(), 3);
         assert!(s.has(NOTIFIED) && s.has(JOIN_INTEREST));
-        assert_eq!(s.0 & FLAG_MASK & !(NOTIFIED | JOIN_INTEREST), 0);
+        assert_eq!(s.0 & (REF_ONE - 1), NOTIFIED | JOIN_INTEREST);
     }
 
     #[test]

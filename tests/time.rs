@@ -1,0 +1,139 @@
+//! Timers: sleep never fires early, timeout semantics, interval, cancellation by drop.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft::time::{interval, sleep, sleep_until, timeout, Instant};
+use weft::Builder;
+
+#[test]
+fn sleep_never_completes_early() {
+    weft::run(async {
+        for ms in [0u64, 1, 2, 5, 13] {
+            let start = Instant::now();
+            sleep(Duration::from_millis(ms)).await;
+            assert!(start.elapsed() >= Duration::from_millis(ms), "slept {:?} for {ms} ms", start.elapsed());
+        }
+        let deadline = Instant::now() + Duration::from_millis(3);
+        sleep_until(deadline).await;
+        assert!(Instant::now() >= deadline);
+    });
+}
+
+#[test]
+fn many_concurrent_sleeps_all_complete() {
+    let rt = Builder::multi_thread().worker_threads(2).build().unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let hs: Vec<_> = (0..2_000u64)
+            .map(|i| {
+                let done = done.clone();
+                weft::spawn(async move {
+                    let d = Duration::from_millis(i % 17);
+                    let start = Instant::now();
+                    sleep(d).await;
+                    assert!(start.elapsed() >= d);
+                    done.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(done.load(Ordering::Relaxed), 2_000);
+}
+
+#[test]
+fn timeout_returns_value_of_ready_future_even_with_zero_duration() {
+    weft::run(async {
+        assert_eq!(timeout(Duration::ZERO, async { 7 }).await, Ok(7));
+    });
+}
+
+#[test]
+fn timeout_drops_inner_future_before_returning_elapsed() {
+    weft::run(async {
+        let dropped = Arc::new(AtomicBool::new(false));
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Flag(dropped.clone());
+        let res = timeout(Duration::from_millis(5), async move {
+            let _f = flag;
+            sleep(Duration::from_secs(3600)).await;
+        })
+        .await;
+        assert!(res.is_err());
+        assert!(dropped.load(Ordering::SeqCst), "inner future still alive after Elapsed");
+        let e = res.unwrap_err();
+        assert_eq!(e.to_string(), "deadline has elapsed");
+        let io: std::io::Error = e.into();
+        assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+    });
+}
+
+#[test]
+fn interval_ticks_are_spaced_by_the_period() {
+    weft::run(async {
+        let mut iv = interval(Duration::from_millis(3));
+        let mut last = iv.tick().await;
+        for _ in 0..5 {
+            let t = iv.tick().await;
+            assert_eq!(t - last, Duration::from_millis(3));
+            assert!(Instant::now() >= t);
+            last = t;
+        }
+    });
+}
+
+#[test]
+#[should_panic(expected = "period must be non-zero")]
+fn interval_of_zero_panics_with_a_message() {
+    let _ = interval(Duration::ZERO);
+}
+
+#[test]
+fn dropping_a_sleep_on_another_thread_cancels_it() {
+    let rt = Builder::multi_thread().worker_threads(2).build().unwrap();
+    rt.block_on(async {
+        // Register many far-off timers, send them to a plain thread, drop them there.
+        let mut sleeps = Vec::new();
+        for _ in 0..1_000 {
+            let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+            std::future::poll_fn(|cx| {
+                let _ = s.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
+            sleeps.push(s);
+        }
+        std::thread::spawn(move || drop(sleeps)).join().unwrap();
+        // The runtime still serves short timers normally afterwards.
+        let start = Instant::now();
+        sleep(Duration::from_millis(2)).await;
+        assert!(start.elapsed() >= Duration::from_millis(2));
+    });
+}
+
+use std::future::Future;
+
+#[test]
+fn current_thread_timers_work() {
+    let rt = Builder::current_thread().build().unwrap();
+    rt.block_on(async {
+        let a = weft::spawn(async {
+            sleep(Duration::from_millis(4)).await;
+            4
+        });
+        let b = weft::spawn(async {
+            sleep(Duration::from_millis(2)).await;
+            2
+        });
+        assert_eq!(a.await.unwrap() + b.await.unwrap(), 6);
+    });
+}
