@@ -200,14 +200,15 @@ fn runtime_drop_with_pending_tasks_leaks_nothing() {
         for i in 0..10_000 {
             live.fetch_add(1, Ordering::SeqCst);
             let c = Counted(live.clone());
-            rt.spawn(async move {
+            // Detached on purpose: shutdown must drop these futures.
+            drop(rt.spawn(async move {
                 let _c = c;
                 if i % 2 == 0 {
                     std::future::pending::<()>().await;
                 } else {
                     weft::time::sleep(Duration::from_secs(3600)).await;
                 }
-            });
+            }));
         }
         rt.block_on(weft::time::sleep(Duration::from_millis(20)));
     }

@@ -193,7 +193,7 @@ impl IoSlab {
         let mut inner = None;
         for ev in events {
             let inner = inner.get_or_insert_with(|| self.inner.lock());
-            let index = (ev.token().0 & 0xFFFF_FFFF) as usize;
+            let index = ev.token().0 & 0xFFFF_FFFF;
             let generation = (ev.token().0 >> 32) as u32;
             let Some(slot) = inner.slots.get(index) else { continue };
             if slot.generation != generation {

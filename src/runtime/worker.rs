@@ -19,6 +19,7 @@
 //! - try-locks that peer's driver and turns it without blocking (its I/O events and expired
 //!   timers wake their tasks, which land on the watcher's own queue), and
 //! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway).
+//!
 //! The stuck peer loses nothing: its driver lock is only ever held for one non-blocking
 //! turn, and it takes it back uncontended at its next maintenance or park. The watcher
 //! retires after `WATCH_RETIRE_ROUNDS` wakes in which nobody ran.

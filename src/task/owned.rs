@@ -9,6 +9,7 @@
 //! 1. `close_and_drain` marks every shard closed under its lock and takes the tasks out.
 //! 2. A `bind` after its shard closed fails; the spawner shuts the new task down itself.
 //! 3. Each drained task is shut down outside the lock (its destructor may spawn or wake).
+//!
 //! So every task is shut down exactly once, by the list or by its spawner.
 
 use std::ptr::NonNull;

@@ -155,7 +155,11 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             // SAFETY: we hold RUNNING, so we own the stage; the future lives in the heap
             // cell, which never moves, so pinning it in place is sound.
             self.cell().stage.with_mut(|p| match unsafe { &mut *p } {
-                Stage::Running(fut) => unsafe { std::pin::Pin::new_unchecked(fut) }.poll(&mut cx),
+                Stage::Running(fut) => {
+                    // SAFETY: the future sits in the heap cell, which never moves until it
+                    // is freed, and is dropped in place: pinning it there is sound.
+                    unsafe { std::pin::Pin::new_unchecked(fut) }.poll(&mut cx)
+                }
                 _ => unreachable!("polled a task whose future is gone"),
             })
         }));
@@ -206,6 +210,7 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             // SAFETY: JOIN_WAKER was set at completion, so the slot holds a waker that the
             // `JoinHandle` will not write again (its CAS fails on COMPLETE).
             self.cell().join_waker.with(|w| {
+                // SAFETY: as above; shared reads of the slot only.
                 if let Some(w) = unsafe { &*w } {
                     w.wake_by_ref();
                 }

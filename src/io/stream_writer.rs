@@ -1,0 +1,296 @@
+//! `StreamWriter`: asyncio's `StreamWriter`, a write buffer drained on request.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures_io::AsyncWrite;
+
+/// A writer with asyncio's `StreamWriter` methods: `write` buffers, `drain().await` sends.
+///
+/// It wraps any [`AsyncWrite`](futures_io::AsyncWrite) (a TCP stream or its write half, a
+/// pipe, a test double).
+///
+/// **`write` never blocks and never fails**: it appends to an internal buffer, which grows
+/// until the next [`drain`](Self::drain) (or `close`). Call `drain().await` after writing a
+/// batch: it writes the whole buffer to the inner writer and flushes it, waiting as long as
+/// the peer is slow; that is the backpressure. There is no background writer (unlike an
+/// asyncio transport), so bytes that are written but never drained are never sent.
+///
+/// Through its [`AsyncWrite`](futures_io::AsyncWrite) implementation (`write_all` and
+/// friends) the buffer is bounded instead: a write that would take it above the
+/// [high-water mark](Self::high_water_mark) (64 KiB by default) first waits until the
+/// buffered bytes are handed to the inner writer.
+///
+/// ```
+/// use weft::io::StreamWriter;
+///
+/// # weft::run(async {
+/// // Any `AsyncWrite + Send + 'static`: here a Vec; usually a socket.
+/// let mut writer = StreamWriter::new(Vec::new(), None);
+/// writer.write(b"HTTP/1.0 200 OK\r\n");
+/// writer.write(b"\r\n");
+/// assert_eq!(writer.write_buffer_size(), 19);
+/// writer.drain().await?;
+/// assert_eq!(writer.write_buffer_size(), 0);
+/// writer.close().await?;
+/// assert!(writer.is_closing());
+/// # std::io::Result::Ok(())
+/// # }).unwrap();
+/// ```
+pub struct StreamWriter {
+    inner: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Bytes not yet accepted by `inner` are `buf[sent..]`.
+    buf: Vec<u8>,
+    sent: usize,
+    peer: Option<SocketAddr>,
+    high_water: usize,
+    /// Set when `close` begins; writes after it are errors.
+    closing: bool,
+    /// Set by a `write` after `close` began; makes every later `drain` fail.
+    wrote_after_close: bool,
+}
+
+impl StreamWriter {
+    /// The default high-water mark: 64 KiB, as asyncio's.
+    pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
+
+    /// A writer over `inner`. `peer` is what [`peer_addr`](Self::peer_addr) reports: the
+    /// remote address of a socket, `None` for anything else.
+    ///
+    /// ```
+    /// use weft::io::StreamWriter;
+    ///
+    /// let peer = "127.0.0.1:8888".parse().unwrap();
+    /// let writer = StreamWriter::new(Vec::new(), Some(peer));
+    /// assert_eq!(writer.peer_addr().unwrap(), peer);
+    /// ```
+    pub fn new(inner: impl AsyncWrite + Send + 'static, peer: Option<SocketAddr>) -> StreamWriter {
+        StreamWriter {
+            inner: Box::pin(inner),
+            buf: Vec::new(),
+            sent: 0,
+            peer,
+            high_water: StreamWriter::DEFAULT_HIGH_WATER_MARK,
+            closing: false,
+            wrote_after_close: false,
+        }
+    }
+
+    /// Appends `data` to the buffer. Never blocks; nothing is sent until
+    /// [`drain`](Self::drain) or [`close`](Self::close).
+    ///
+    /// Bytes written after `close` began are discarded, and every later `drain` or `close`
+    /// fails with `ErrorKind::BrokenPipe`.
+    ///
+    /// ```
+    /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// writer.write(b"abc");
+    /// assert_eq!(writer.write_buffer_size(), 3);
+    /// ```
+    pub fn write(&mut self, data: &[u8]) {
+        if self.closing {
+            self.wrote_after_close = true;
+            return;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Writes the whole buffer to the inner writer and flushes it, waiting while the
+    /// inner writer is not ready (backpressure). Cancel-safe: if dropped early, the bytes
+    /// not yet sent stay buffered for the next `drain`.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// writer.write(b"ping\n");
+    /// writer.drain().await?;
+    /// assert_eq!(writer.write_buffer_size(), 0);
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn drain(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_drain(cx)).await
+    }
+
+    /// Drains, then closes the inner writer: for a socket, a half-close (the peer reads end
+    /// of stream; the read half stays open). Afterwards [`is_closing`](Self::is_closing) is
+    /// true. Calling it again drains nothing and closes the inner writer again.
+    ///
+    /// ```
+    /// # weft::run(async {
+    /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// writer.write(b"bye\n");
+    /// writer.close().await?;
+    /// assert!(writer.is_closing());
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn close(&mut self) -> io::Result<()> {
+        self.closing = true;
+        poll_fn(|cx| self.poll_shutdown(cx)).await
+    }
+
+    /// The peer's address given to [`new`](Self::new).
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::NotConnected` if none was given, as std's sockets answer when there is
+    /// no peer.
+    ///
+    /// ```
+    /// let writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// assert_eq!(writer.peer_addr().unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.peer
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no peer address"))
+    }
+
+    /// True once [`close`](Self::close) has been called (asyncio's `is_closing()`).
+    ///
+    /// ```
+    /// let writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// assert!(!writer.is_closing());
+    /// ```
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Bytes written but not yet accepted by the inner writer (asyncio's
+    /// `transport.get_write_buffer_size()`).
+    ///
+    /// ```
+    /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// writer.write(b"12345");
+    /// assert_eq!(writer.write_buffer_size(), 5);
+    /// ```
+    pub fn write_buffer_size(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// The most bytes the [`AsyncWrite`](futures_io::AsyncWrite) implementation buffers
+    /// before it waits for the inner writer.
+    ///
+    /// ```
+    /// let writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// assert_eq!(writer.high_water_mark(), 64 * 1024);
+    /// ```
+    pub fn high_water_mark(&self) -> usize {
+        self.high_water
+    }
+
+    /// Sets the high-water mark (asyncio's `set_write_buffer_limits(high=...)`). `0` makes
+    /// the `AsyncWrite` implementation unbuffered.
+    ///
+    /// ```
+    /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
+    /// writer.set_high_water_mark(1024);
+    /// assert_eq!(writer.high_water_mark(), 1024);
+    /// ```
+    pub fn set_high_water_mark(&mut self, bytes: usize) {
+        self.high_water = bytes;
+    }
+
+    /// Hands every buffered byte to the inner writer (without flushing it).
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.buf.len() {
+            match ready!(self.inner.as_mut().poll_write(cx, &self.buf[self.sent..])) {
+                Ok(0) => return Poll::Ready(Err(write_zero())),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        self.buf.clear();
+        self.sent = 0;
+        // One huge batch should not pin its memory for the life of the connection.
+        if self.buf.capacity() > self.high_water.max(Self::DEFAULT_HIGH_WATER_MARK) * 4 {
+            self.buf = Vec::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.wrote_after_close {
+            return Poll::Ready(Err(write_after_close()));
+        }
+        ready!(self.poll_write_out(cx))?;
+        retry_interrupted(|| self.inner.as_mut().poll_flush(cx))
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        retry_interrupted(|| self.inner.as_mut().poll_close(cx))
+    }
+}
+
+fn retry_interrupted(mut op: impl FnMut() -> Poll<io::Result<()>>) -> Poll<io::Result<()>> {
+    loop {
+        match op() {
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+fn write_zero() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::WriteZero,
+        "the inner writer accepted no bytes",
+    )
+}
+
+fn write_after_close() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "StreamWriter written to after close",
+    )
+}
+
+impl AsyncWrite for StreamWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.closing {
+            return Poll::Ready(Err(write_after_close()));
+        }
+        // Over the high-water mark with this write? Hand the buffer on first.
+        if this.write_buffer_size() + data.len() > this.high_water {
+            ready!(this.poll_write_out(cx))?;
+        }
+        // Too big to buffer at all: write it straight through (the buffer is empty now).
+        if data.len() > this.high_water {
+            return this.inner.as_mut().poll_write(cx, data);
+        }
+        this.buf.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_drain(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.closing = true;
+        this.poll_shutdown(cx)
+    }
+}
+
+impl fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("peer", &self.peer)
+            .field("buffered", &self.write_buffer_size())
+            .field("high_water", &self.high_water)
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
+}
