@@ -35,31 +35,34 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         let (runtime, variant) = (args[i + 1].as_str(), args[i + 2].as_str());
-        let bytes = match runtime {
+        let (before, after) = match runtime {
             "weft" => measure::<Weft>(variant),
             "tokio" => measure::<Tokio>(variant),
             other => panic!("unknown runtime {other}"),
         };
-        println!("{bytes}");
+        println!("{before} {after}");
         // Skip tearing down 200,000 tasks: the process is done.
         std::process::exit(0);
     }
     let exe = std::env::current_exe().expect("own executable");
     println!("idle_task_memory: {TASKS} parked tasks, {WORKERS} workers, one process per measurement");
-    println!("{:<10} {:<8} {:>16}", "variant", "runtime", "bytes/task");
+    println!("{:<10} {:<8} {:>14} {:>14} {:>12}", "variant", "runtime", "RSS before", "RSS after", "bytes/task");
     for variant in VARIANTS {
         for runtime in RUNTIMES {
             let out = Command::new(&exe).args(["--child", runtime, variant]).output().expect("run child");
             assert!(out.status.success(), "child {runtime} {variant} failed: {}", String::from_utf8_lossy(&out.stderr));
             let stdout = String::from_utf8(out.stdout).expect("utf-8");
-            let bytes: f64 = stdout.trim().parse().unwrap_or_else(|_| panic!("child printed {stdout:?}"));
-            println!("{variant:<10} {runtime:<8} {bytes:>16.1}");
+            let rss: Vec<usize> = stdout.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            let [before, after] = rss[..] else { panic!("child printed {stdout:?}") };
+            let per_task = (after as f64 - before as f64) / TASKS as f64;
+            let mib = |b: usize| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
+            println!("{variant:<10} {runtime:<8} {:>14} {:>14} {per_task:>12.1}", mib(before), mib(after));
         }
     }
 }
 
-/// Bytes of RSS per parked task, in this process, for runtime `R`.
-fn measure<R: Rt>(variant: &str) -> f64 {
+/// RSS of this process before and after parking `TASKS` tasks on runtime `R`.
+fn measure<R: Rt>(variant: &str) -> (usize, usize) {
     let rt = R::multi_thread(WORKERS);
     // Warm up: threads started, queues and drivers touched, allocator arenas created.
     rt.block_on(async {
@@ -107,10 +110,9 @@ fn measure<R: Rt>(variant: &str) -> f64 {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(parked.load(Ordering::Relaxed), TASKS);
     let after = rss_bytes();
-    let per_task = (after as f64 - before as f64) / TASKS as f64;
     // Keep the runtime (and its parked tasks) alive until after the reading.
     std::mem::forget(rt);
-    per_task
+    (before, after)
 }
 
 /// Resident set size of this process: `/proc/self/statm` field 2 (pages) times the page size.
