@@ -15,6 +15,18 @@ use crate::task::{self, Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 pub(crate) type SharedTask = Notified<Arc<Shared>>;
 
+/// Why a task is being queued; decides where it goes on its worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Submit {
+    /// Woken by a waker: the LIFO slot.
+    Wake,
+    /// Newly spawned: the back of the deque.
+    Spawn,
+    /// Woke itself while running (`yield_now`, spent budget): the deferred list, run after
+    /// everything else that is ready.
+    Yield,
+}
+
 /// Tunables fixed at build time.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -96,7 +108,7 @@ impl Shared {
     {
         let (task, notified, join) = task::new_task(future, self.clone(), task::next_id());
         match self.owned.bind(task) {
-            Ok(()) => self.schedule_task(notified, true),
+            Ok(()) => self.schedule_task(notified, Submit::Spawn),
             Err(task) => {
                 drop(notified);
                 task.shutdown();
@@ -107,9 +119,9 @@ impl Shared {
 
     /// Queues a runnable task: on this thread's worker if it belongs to this runtime,
     /// else on the injector (then a sleeping worker is woken).
-    pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, is_yield: bool) {
+    pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, how: Submit) {
         context::with_worker(|w| match w {
-            Some(w) if Arc::ptr_eq(&w.shared, self) => w.push_local(task, is_yield),
+            Some(w) if Arc::ptr_eq(&w.shared, self) => w.push_local(task, how),
             _ => {
                 self.injector.push(task);
                 self.notify_one();
@@ -132,11 +144,11 @@ impl Shared {
 
 impl Schedule for Arc<Shared> {
     fn schedule(&self, task: Notified<Self>) {
-        self.schedule_task(task, false)
+        self.schedule_task(task, Submit::Wake)
     }
 
     fn yield_now(&self, task: Notified<Self>) {
-        self.schedule_task(task, true)
+        self.schedule_task(task, Submit::Yield)
     }
 
     fn release(&self, task: NonNull<Header>) -> bool {

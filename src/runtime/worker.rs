@@ -1,16 +1,20 @@
 //! The worker loop.
 //!
 //! Each tick a worker takes one task from, in order:
-//! 1. the injector, every `global_queue_interval` ticks (so it is never starved);
+//! 1. the injector, every `global_queue_interval` ticks (a batch, so remote spawns are
+//!    never starved by a worker whose own queue never empties);
 //! 2. on odd ticks, its local home (`spawn_local` tasks);
 //! 3. its LIFO slot (at most `LIFO_CAP` times in a row, so two tasks waking each other
 //!    cannot starve the queue);
 //! 4. its own deque, then its local home, then a batch from the injector;
-//! 5. a batch stolen from a random peer (while searching; see `idle.rs`).
+//! 5. its deferred list: tasks that yielded (`yield_now`, or a spent coop budget) wait
+//!    until nothing else is ready, so a yield really lets everything else run first;
+//! 6. a batch stolen from a random peer (while searching; see `idle.rs`).
 //!
 //! Every `event_interval` ticks it turns its driver without blocking, so a busy worker
-//! still serves its sockets and timers. With nothing to do it parks in its driver, with the
-//! next timer as the timeout.
+//! still serves its sockets and timers, and moves its deferred tasks back to the deque, so
+//! they are never starved either. With nothing to do it parks in its driver, with the next
+//! timer as the timeout.
 //!
 //! The watcher ("a busy worker strands nothing"): while any worker runs, one parked worker
 //! parks with a `RESCUE_INTERVAL` timeout. Each time it wakes it compares every peer's tick
@@ -33,7 +37,7 @@ use std::time::Duration;
 use super::block_on::MainWake;
 use super::local::LocalHome;
 use super::queue::{steal_retrying, Deque};
-use super::shared::{Remote, Shared, SharedTask};
+use super::shared::{Remote, Shared, SharedTask, Submit};
 use crate::loom::{Arc, Ordering};
 use crate::task::Notified;
 
@@ -54,6 +58,8 @@ pub(crate) struct WorkerLocal {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
     deque: Deque<SharedTask>,
+    /// Tasks that yielded; see step 5 in the module docs.
+    deferred: RefCell<Vec<SharedTask>>,
     tick: Cell<u64>,
     lifo_streak: Cell<u32>,
     is_searching: Cell<bool>,
@@ -70,6 +76,7 @@ impl WorkerLocal {
             index,
             shared,
             deque,
+            deferred: RefCell::new(Vec::new()),
             tick: Cell::new(0),
             lifo_streak: Cell::new(0),
             is_searching: Cell::new(false),
@@ -85,23 +92,43 @@ impl WorkerLocal {
     }
 
     pub(crate) fn into_deque(self) -> Deque<SharedTask> {
+        self.flush_deferred();
         self.deque
     }
 
-    /// Queues a task woken or spawned on this worker. A wake goes to the LIFO slot (the
-    /// task it displaces goes to the deque); a spawn or a yield goes to the deque.
-    pub(crate) fn push_local(&self, task: SharedTask, to_deque: bool) {
-        if !to_deque && self.shared.config.lifo {
-            match self.remote().lifo.put(task) {
+    /// Queues a task woken, spawned or yielded on this worker. A wake goes to the LIFO
+    /// slot (the task it displaces goes to the deque), a spawn to the deque, a yield to
+    /// the deferred list (no peer needs waking for it).
+    pub(crate) fn push_local(&self, task: SharedTask, how: Submit) {
+        match how {
+            Submit::Yield => return self.deferred.borrow_mut().push(task),
+            Submit::Wake if self.shared.config.lifo => match self.remote().lifo.put(task) {
                 None => return,
                 Some(prev) => self.deque.push(prev),
-            }
-        } else {
-            self.deque.push(task);
+            },
+            Submit::Wake | Submit::Spawn => self.deque.push(task),
         }
         if self.shared.config.multi_thread {
             self.shared.notify_one();
         }
+    }
+
+    /// Moves deferred tasks to the back of the deque (where peers can steal them).
+    /// True if there were any.
+    fn flush_deferred(&self) -> bool {
+        let mut deferred = self.deferred.borrow_mut();
+        if deferred.is_empty() {
+            return false;
+        }
+        let many = deferred.len() > 1;
+        for t in deferred.drain(..) {
+            self.deque.push(t);
+        }
+        drop(deferred);
+        if many && self.shared.config.multi_thread {
+            self.shared.notify_one();
+        }
+        true
     }
 
     fn next_rand(&self) -> u64 {
@@ -139,6 +166,7 @@ impl WorkerLocal {
             self.remote().tick.store(tick, Ordering::Relaxed);
             if tick % self.shared.config.event_interval == 0 {
                 self.remote().driver.try_turn_now();
+                self.flush_deferred();
             }
             if let Some(task) = self.next_task(tick, home) {
                 self.run_task(task);
@@ -155,7 +183,7 @@ impl WorkerLocal {
     fn next_task(&self, tick: u64, home: Option<&LocalHome>) -> Option<Runnable> {
         let shared = &self.shared;
         if tick % shared.config.global_queue_interval == 0 {
-            if let Some(t) = steal_retrying(|| shared.injector.steal()) {
+            if let Some(t) = steal_retrying(|| shared.injector.steal_batch_and_pop(&self.deque)) {
                 return Some(Runnable::Shared(t));
             }
         }
@@ -181,7 +209,13 @@ impl WorkerLocal {
         if let Some(t) = home.and_then(|h| h.pop()) {
             return Some(Runnable::Local(t));
         }
-        steal_retrying(|| shared.injector.steal_batch_and_pop(&self.deque)).map(Runnable::Shared)
+        if let Some(t) = steal_retrying(|| shared.injector.steal_batch_and_pop(&self.deque)) {
+            return Some(Runnable::Shared(t));
+        }
+        if self.flush_deferred() {
+            return self.deque.pop().map(Runnable::Shared);
+        }
+        None
     }
 
     fn run_task(&self, task: Runnable) {
@@ -224,7 +258,10 @@ impl WorkerLocal {
     }
 
     fn has_local_work(&self, home: Option<&LocalHome>) -> bool {
-        !self.deque.is_empty() || !self.remote().lifo.is_empty() || home.is_some_and(|h| h.has_work())
+        !self.deque.is_empty()
+            || !self.remote().lifo.is_empty()
+            || !self.deferred.borrow().is_empty()
+            || home.is_some_and(|h| h.has_work())
     }
 
     fn park(&self, home: Option<&LocalHome>, main_wake: Option<&MainWake>) {
@@ -327,6 +364,7 @@ impl WorkerLocal {
 
     /// Drops every queued reference (shutdown).
     pub(crate) fn drain(&self) {
+        drop(std::mem::take(&mut *self.deferred.borrow_mut()));
         while let Some(t) = self.deque.pop() {
             drop(t);
         }
