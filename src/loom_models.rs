@@ -26,21 +26,71 @@ pub struct TestScheduler {
 }
 
 pub struct SchedInner {
-    queue: Mutex<VecDeque<Notified<Arc<SchedInner>>>>,
-    owned: OwnedTasks<Arc<SchedInner>>,
+    queue: Mutex<RunQueue>,
+    owned: OwnedTasks<TaskSched>,
+    /// Addresses of the `TaskSched` handles that a `schedule` call is borrowing right now
+    /// (see `TaskSched`). A loom lock, so loom sees the handle's drop and the end of the
+    /// borrow as conflicting and explores both orders.
+    borrowed: Mutex<Vec<usize>>,
 }
 
-impl Schedule for Arc<SchedInner> {
+/// The scheduler's FIFO. `closed` is set by `shutdown` under the same lock as its drain:
+/// a task submitted after that (a wake from a foreign thread that won its state CAS before
+/// shutdown cancelled the task, but pushes only after the drain) is dropped instead of
+/// queued, or its reference would sit in the queue forever, keeping the cell, and through
+/// it the scheduler, alive.
+struct RunQueue {
+    tasks: VecDeque<Notified<TaskSched>>,
+    closed: bool,
+}
+
+/// The scheduler handle stored in every task cell (the real runtime's `Arc<Shared>`).
+///
+/// `schedule(&self, ..)` borrows it *from inside the cell*, so the cell must outlive the
+/// call: the caller has to hold a reference of its own besides the one it hands over, or
+/// a thread that pops the task and runs it to completion may free the cell while
+/// `schedule` is still running (as the real `schedule_task` does, touching `self` after the
+/// push). loom cannot see a use of freed memory, so the handle checks the rule itself: it
+/// registers while borrowed by `schedule`, and panics if it is dropped (its cell freed) then.
+pub struct TaskSched(Arc<SchedInner>);
+
+impl Schedule for TaskSched {
     fn schedule(&self, task: Notified<Self>) {
-        self.queue.lock().push_back(task);
+        let addr = self as *const TaskSched as usize;
+        self.0.borrowed.lock().push(addr);
+        let inner: &SchedInner = &self.0;
+        let mut queue = inner.queue.lock();
+        if queue.closed {
+            drop(queue);
+            // The owned list closed first, so this task is cancelled already or will be by
+            // its pending `shutdown`: only the reference is left to drop.
+            drop(task);
+        } else {
+            queue.tasks.push_back(task);
+            // From here another thread may pop the task and run it to completion.
+            drop(queue);
+        }
+        // The real scheduler goes on using `self` here (`notify_one`, `unpark`); so does this
+        // (the lock stands in for `notify_one`'s SeqCst load of the idle state).
+        let mut borrowed = self.0.borrowed.lock();
+        let i = borrowed.iter().position(|&a| a == addr).expect("registered above");
+        borrowed.swap_remove(i);
     }
     fn release(&self, task: NonNull<Header>) -> bool {
-        self.owned.remove(task)
+        self.0.owned.remove(task)
+    }
+}
+
+impl Drop for TaskSched {
+    fn drop(&mut self) {
+        let addr = self as *const TaskSched as usize;
+        let borrowed = self.0.borrowed.lock().contains(&addr);
+        assert!(!borrowed, "a task cell was freed while `schedule` borrowed its scheduler handle (use after free)");
     }
 }
 
 /// A runnable task reference (a `Notified`).
-pub struct Runnable(Notified<Arc<SchedInner>>);
+pub struct Runnable(Notified<TaskSched>);
 
 impl Runnable {
     /// Polls (or cancels) the task once.
@@ -57,7 +107,13 @@ impl Default for TestScheduler {
 
 impl TestScheduler {
     pub fn new() -> Self {
-        TestScheduler { inner: Arc::new(SchedInner { queue: Mutex::new(VecDeque::new()), owned: OwnedTasks::new() }) }
+        TestScheduler {
+            inner: Arc::new(SchedInner {
+                queue: Mutex::new(RunQueue { tasks: VecDeque::new(), closed: false }),
+                owned: OwnedTasks::new(),
+                borrowed: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     /// Spawns a task; its first `Notified` goes into the scheduler's queue.
@@ -75,7 +131,7 @@ impl TestScheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(fut, self.inner.clone(), task::next_id());
+        let (task, notified, join) = task::new_task(fut, TaskSched(self.inner.clone()), task::next_id());
         match self.inner.owned.bind(task) {
             Ok(()) => {}
             Err(task) => task.shutdown(),
@@ -89,13 +145,13 @@ impl TestScheduler {
         F::Output: Send + 'static,
     {
         let (r, join) = self.spawn_runnable(fut);
-        self.inner.queue.lock().push_back(r.0);
+        TaskSched(self.inner.clone()).schedule(r.0);
         ((), join)
     }
 
     /// Pops and runs one queued task; false if the queue was empty.
     pub fn run_one(&self) -> bool {
-        let t = self.inner.queue.lock().pop_front();
+        let t = self.inner.queue.lock().tasks.pop_front();
         match t {
             Some(t) => {
                 t.run();
@@ -107,13 +163,19 @@ impl TestScheduler {
 
     /// Pops a queued task without running it.
     pub fn pop(&self) -> Option<Runnable> {
-        self.inner.queue.lock().pop_front().map(Runnable)
+        self.inner.queue.lock().tasks.pop_front().map(Runnable)
     }
 
-    /// Runtime shutdown: cancels every owned task, then drops queued references.
+    /// Runtime shutdown: cancels every owned task, then closes the queue and drops the
+    /// references queued in it (later submissions are dropped on arrival).
     pub fn shutdown(&self) -> usize {
         let n = self.inner.owned.close_and_drain();
-        let drained: Vec<_> = self.inner.queue.lock().drain(..).collect();
+        let drained: Vec<_> = {
+            let mut queue = self.inner.queue.lock();
+            queue.closed = true;
+            queue.tasks.drain(..).collect()
+        };
+        // Outside the lock: dropping the last reference frees a cell.
         drop(drained);
         n
     }
@@ -147,14 +209,14 @@ impl Parker {
 
 /// The owner's side of a worker run queue: deque plus stealable LIFO slot.
 pub struct Owner {
-    deque: queue::Deque<Notified<Arc<SchedInner>>>,
-    lifo: Arc<queue::LifoSlot<Arc<SchedInner>>>,
+    deque: queue::Deque<Notified<TaskSched>>,
+    lifo: Arc<queue::LifoSlot<TaskSched>>,
 }
 
 /// A peer's view of the same queue.
 pub struct Thief {
-    stealer: queue::Stealer<Notified<Arc<SchedInner>>>,
-    lifo: Arc<queue::LifoSlot<Arc<SchedInner>>>,
+    stealer: queue::Stealer<Notified<TaskSched>>,
+    lifo: Arc<queue::LifoSlot<TaskSched>>,
 }
 
 /// A worker run queue split into its owner and thief views.

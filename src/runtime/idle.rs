@@ -10,11 +10,20 @@
 //!    search, so a burst of wakes does not turn into every worker hammering every queue.
 //! 3. A searcher that finds work stops searching; if it was the last searcher it calls
 //!    `notify_one` so the rest of the burst is picked up (no thundering herd, no stall).
-//! 4. A worker that parks registers as a sleeper first; if it was the last searcher it
-//!    re-checks every queue afterwards and notifies if anything is there. Step 1 skipped its
-//!    wake because this searcher existed; this re-check is what keeps that wake from being
-//!    lost. Both sides use SeqCst (a Dekker pair: "publish work, then read `searching`"
-//!    against "drop `searching`, then read the queues").
+//! 4. A worker that parks registers as a sleeper first; if no worker searches after that
+//!    (it was the last searcher, or it was not searching and nobody is), it re-checks every
+//!    queue afterwards and notifies if anything is there. Step 1 skipped its wake because a
+//!    searcher existed, or because this worker still counted as unparked (an awake worker
+//!    is expected to find queued work itself); this re-check is what keeps that wake from
+//!    being lost. Both sides use SeqCst (a Dekker pair: "publish work, then read the state"
+//!    against "update the state, then read the queues").
+//!
+//!    The non-searching case matters: a worker that may not search (step 2: a peer is
+//!    searching) parks on the assumption that the searcher will find the work. But that
+//!    searcher may find *other* work and stop; its hand-off (step 3) then skips the wake
+//!    because this worker has not registered as parked yet, and without a re-check the work
+//!    stays queued while this worker sleeps and the other is busy (loom model
+//!    `idle_burst_of_two_jobs_is_all_taken`).
 //!
 //! The watcher: a busy worker must not strand the I/O and timers on its driver. While any
 //! worker runs, one parked worker (at most) parks with a short timeout and, on each wake,
@@ -95,14 +104,15 @@ impl Idle {
         Self::num_searching(prev) == 1
     }
 
-    /// Step 4. Registers worker `idx` as a sleeper. True if it was the last searcher, in
-    /// which case the caller must re-check all queues.
+    /// Step 4. Registers worker `idx` as a sleeper. True if no worker searches any more (it
+    /// was the last searcher, or it was not searching and nobody is), in which case the
+    /// caller must re-check all queues.
     pub(crate) fn transition_worker_to_parked(&self, idx: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers.lock();
         let dec = UNPARK_ONE + usize::from(is_searching);
         let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
         sleepers.push(idx);
-        is_searching && Self::num_searching(prev) == 1
+        Self::num_searching(prev) == usize::from(is_searching)
     }
 
     /// A parked worker found work by itself (I/O, timer, rescue). True if it was still

@@ -56,7 +56,8 @@ impl<T> JoinHandle<T> {
     pub fn abort(&self) {
         let header = self.raw.header();
         if header.state.transition_to_notified_and_cancel() == super::state::ToNotified::Submit {
-            // SAFETY: the transition added the reference we hand to the scheduler.
+            // SAFETY: the transition added the reference we hand to the scheduler; the
+            // handle's own keeps the cell alive until `schedule` returns.
             unsafe { (header.vtable.schedule)(self.raw.as_ptr()) }
         }
     }

@@ -32,7 +32,9 @@ pub(crate) struct Header {
 pub(crate) struct Vtable {
     /// Runs the task once; consumes one `Notified` reference.
     pub(crate) poll: unsafe fn(NonNull<Header>),
-    /// Hands a new `Notified` (whose reference the caller transfers) to the scheduler.
+    /// Hands a new `Notified` (whose reference the caller transfers) to the scheduler. The
+    /// caller must hold another reference until it returns: the call borrows the scheduler
+    /// handle inside the cell, and the transferred reference may be gone before it ends.
     pub(crate) schedule: unsafe fn(NonNull<Header>),
     /// Frees the cell; called exactly once, when the reference count reaches zero.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
@@ -58,7 +60,11 @@ struct Cell<F: Future, S> {
     /// `JOIN_INTEREST` was set at completion, else by the completing thread.
     stage: UnsafeCell<Stage<F>>,
     /// Written by the `JoinHandle` only while `JOIN_WAKER` is clear; read by the completing
-    /// thread only if `JOIN_WAKER` was set at completion.
+    /// thread only if `JOIN_WAKER` was set at completion, which then hands it back by
+    /// clearing `JOIN_WAKER` (dropping the waker itself if the `JoinHandle` is gone). A
+    /// `JoinHandle` that is dropped clears `JOIN_WAKER` too (if not complete) and drops the
+    /// waker. So no waker outlives both the handle and the completion: kept until the cell
+    /// is freed, a waker of a task awaiting this one would close a reference cycle.
     join_waker: UnsafeCell<Option<Waker>>,
 }
 
@@ -167,9 +173,13 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             Ok(Poll::Pending) => match self.state().transition_to_idle() {
                 ToIdle::Idle => self.drop_reference(),
                 ToIdle::Notified => {
-                    // Our reference becomes the new `Notified`; a self-wake goes to the back.
+                    // The transition added the new `Notified`'s reference; a self-wake goes to
+                    // the back. Ours keeps the cell, and so the scheduler handle `yield_now`
+                    // borrows from it, alive until the call returns: once queued, the task
+                    // may be run to completion on another thread.
                     let notified = Notified(TaskRef::from_raw(self.header_ptr()), Default::default());
                     self.cell().scheduler.yield_now(notified);
+                    self.drop_reference();
                 }
                 ToIdle::Cancel => self.cancel(),
             },
@@ -215,6 +225,11 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
                     w.wake_by_ref();
                 }
             });
+            if !self.state().unset_join_waker_after_complete().has(JOIN_INTEREST) {
+                // SAFETY: the `JoinHandle` was dropped while JOIN_WAKER was still set, so it
+                // left the slot to us, and nobody else touches it.
+                self.cell().join_waker.with_mut(|w| unsafe { *w = None });
+            }
         }
         let n = 1 + usize::from(released);
         if self.state().ref_dec_n(n) {
@@ -277,7 +292,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 /// # Safety
-/// `ptr` is a live task of type `<F, S>` and the caller transfers one reference.
+/// `ptr` is a live task of type `<F, S>`; the caller transfers one reference and holds
+/// another one until this returns (the scheduler handle is borrowed from the cell).
 unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: forwarded from the caller.
     let h = unsafe { Harness::<F, S>::from_raw(ptr) };
@@ -309,9 +325,16 @@ unsafe fn try_read_output<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>
 unsafe fn drop_join_handle_slow<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: forwarded from the caller.
     let h = unsafe { Harness::<F, S>::from_raw(ptr) };
-    if h.state().unset_join_interested().is_err() {
+    let prev = h.state().transition_to_join_handle_dropped();
+    if prev.has(COMPLETE) {
         // Complete with JOIN_INTEREST still set: the output is ours to drop.
         let _ = h.drop_stage();
+    }
+    if !prev.has(COMPLETE) || !prev.has(JOIN_WAKER) {
+        // SAFETY: not complete: we just cleared JOIN_WAKER and JOIN_INTEREST, so the
+        // completer will not read the slot. Complete without JOIN_WAKER: the completer never
+        // read it, or has handed it back. Either way the slot is ours alone.
+        h.cell().join_waker.with_mut(|w| unsafe { *w = None });
     }
     h.drop_reference();
 }

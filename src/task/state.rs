@@ -11,6 +11,8 @@
 //! |                | during a poll (the poller then resubmits)                    |                                   |
 //! | `JOIN_INTEREST`| from spawn while the `JoinHandle` lives                      | the `JoinHandle` is dropped       |
 //! | `JOIN_WAKER`   | the `JoinHandle` has stored a waker for the task to read     | the `JoinHandle` swaps its waker  |
+//! |                |                                                              | or is dropped before completion;  |
+//! |                |                                                              | the completer has woken the waker |
 //! | `CANCELLED`    | `abort()` or runtime shutdown asked the task to stop         | never                             |
 //!
 //! The rest of the word counts references (`REF_ONE` each): the owned-task list, every
@@ -67,7 +69,8 @@ pub(crate) enum ToRunning {
     Poll,
     /// `CANCELLED` is set: drop the future and complete with a cancellation error.
     Cancel,
-    /// The task already completed (cancelled by shutdown): just drop this reference.
+    /// The task already completed, or shutdown is cancelling it (it holds RUNNING): just
+    /// drop this reference.
     Skip,
 }
 
@@ -76,7 +79,9 @@ pub(crate) enum ToRunning {
 pub(crate) enum ToIdle {
     /// Nothing: drop the poller's reference.
     Idle,
-    /// A wake arrived during the poll: resubmit, reusing the poller's reference.
+    /// A wake arrived during the poll: the transition added a reference for a new
+    /// `Notified`; resubmit it, and drop the poller's own reference only afterwards (the
+    /// submission borrows the scheduler handle inside the cell, which must stay alive).
     Notified,
     /// `abort()` arrived during the poll: cancel now.
     Cancel,
@@ -122,8 +127,11 @@ impl State {
         self.update(|s| {
             debug_assert!(s.has(NOTIFIED) || s.has(COMPLETE), "{s:?}");
             if !s.is_idle() {
-                // Complete (shutdown took it) or, impossible by construction, running.
-                debug_assert!(s.has(COMPLETE), "popped a running task: {s:?}");
+                // Complete, or being cancelled right now by shutdown, which takes the future
+                // of a queued task (`transition_to_shutdown` sets RUNNING | CANCELLED and
+                // leaves its `Notified` in the queue). A *poller* never holds RUNNING while a
+                // `Notified` exists: NOTIFIED is cleared when polling starts.
+                debug_assert!(s.has(COMPLETE) || s.has(CANCELLED), "popped a running task: {s:?}");
                 return (None, ToRunning::Skip);
             }
             let next = (s.0 & !NOTIFIED) | RUNNING;
@@ -141,8 +149,12 @@ impl State {
                 return (None, ToIdle::Cancel);
             }
             let next = s.0 & !RUNNING;
-            let r = if s.has(NOTIFIED) { ToIdle::Notified } else { ToIdle::Idle };
-            (Some(next), r)
+            if s.has(NOTIFIED) {
+                // A reference for the `Notified` the poller resubmits (see `ToIdle::Notified`).
+                (Some(next + REF_ONE), ToIdle::Notified)
+            } else {
+                (Some(next), ToIdle::Idle)
+            }
         })
     }
 
@@ -155,22 +167,9 @@ impl State {
         Snapshot(prev.0 ^ (RUNNING | COMPLETE))
     }
 
-    /// A wake that consumes the waker's reference. Returns `Submit` when the caller's
-    /// reference becomes the `Notified`; otherwise the caller must drop its reference.
-    pub(crate) fn transition_to_notified_by_val(&self) -> ToNotified {
-        self.update(|s| {
-            if s.has(RUNNING) {
-                // The poller sees NOTIFIED at idle and resubmits.
-                (Some(s.0 | NOTIFIED), ToNotified::Nothing)
-            } else if s.has(COMPLETE) || s.has(NOTIFIED) {
-                (None, ToNotified::Nothing)
-            } else {
-                (Some(s.0 | NOTIFIED), ToNotified::Submit)
-            }
-        })
-    }
-
-    /// A wake that keeps the waker's reference: on `Submit` a new reference was added.
+    /// A wake. On `Submit` a new reference was added for the `Notified`; the caller keeps
+    /// its own (a consuming `wake` drops it only after the submission returns, because the
+    /// submission borrows the scheduler handle inside the cell).
     pub(crate) fn transition_to_notified_by_ref(&self) -> ToNotified {
         self.update(|s| {
             if s.has(RUNNING) {
@@ -216,17 +215,29 @@ impl State {
             .is_ok()
     }
 
-    /// Clears JOIN_INTEREST unless the task completed. `Err` means complete: the caller
-    /// (the `JoinHandle`) owns the output and must drop it.
-    pub(crate) fn unset_join_interested(&self) -> Result<(), ()> {
+    /// The `JoinHandle` is dropped: clears JOIN_INTEREST, and JOIN_WAKER too if the task has
+    /// not completed. Returns the word before. With `COMPLETE` there, the caller owns the
+    /// output (it must drop it), and the join-waker slot too unless `JOIN_WAKER` is still set
+    /// (the completer is reading it and drops it after, see `unset_join_waker_after_complete`).
+    /// Without `COMPLETE`, the caller owns the slot: the completer will see no interest and
+    /// not read it.
+    pub(crate) fn transition_to_join_handle_dropped(&self) -> Snapshot {
         self.update(|s| {
             debug_assert!(s.has(JOIN_INTEREST));
-            if s.has(COMPLETE) {
-                (None, Err(()))
-            } else {
-                (Some(s.0 & !JOIN_INTEREST), Ok(()))
-            }
+            let next = if s.has(COMPLETE) { s.0 & !JOIN_INTEREST } else { s.0 & !(JOIN_INTEREST | JOIN_WAKER) };
+            (Some(next), s)
         })
+    }
+
+    /// The completer has woken the join waker: clears JOIN_WAKER and returns the word before.
+    /// If `JOIN_INTEREST` is clear in it, the `JoinHandle` left the slot to the completer,
+    /// which must drop the waker; otherwise the slot is the `JoinHandle`'s from now on.
+    pub(crate) fn unset_join_waker_after_complete(&self) -> Snapshot {
+        // AcqRel: release orders our read of the slot before the `JoinHandle` drops it;
+        // acquire orders the `JoinHandle`'s last write before our drop.
+        let prev = Snapshot(self.0.fetch_and(!JOIN_WAKER, Ordering::AcqRel));
+        debug_assert!(prev.has(COMPLETE) && prev.has(JOIN_WAKER), "{prev:?}");
+        prev
     }
 
     /// Sets JOIN_WAKER after the `JoinHandle` wrote its waker. `Err` means complete first.
@@ -244,7 +255,8 @@ impl State {
     /// Clears JOIN_WAKER so the `JoinHandle` may rewrite the slot. `Err` means complete.
     pub(crate) fn unset_join_waker(&self) -> Result<(), ()> {
         self.update(|s| {
-            debug_assert!(s.has(JOIN_INTEREST) && s.has(JOIN_WAKER));
+            // The completer clears JOIN_WAKER after waking, so it may be gone once COMPLETE.
+            debug_assert!(s.has(JOIN_INTEREST) && (s.has(JOIN_WAKER) || s.has(COMPLETE)), "{s:?}");
             if s.has(COMPLETE) {
                 (None, Err(()))
             } else {
@@ -298,6 +310,9 @@ mod tests {
         assert_eq!(s.transition_to_notified_by_ref(), ToNotified::Nothing);
         assert_eq!(s.transition_to_idle(), ToIdle::Notified);
         assert!(s.load().has(NOTIFIED));
+        // The transition added the new `Notified`'s reference; the poller drops its own.
+        assert_eq!(s.load().refs(), 4);
+        assert!(!s.ref_dec());
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         assert_eq!(s.transition_to_idle(), ToIdle::Idle);
         assert_eq!(s.transition_to_notified_by_ref(), ToNotified::Submit);
@@ -315,11 +330,39 @@ mod tests {
     }
 
     #[test]
-    fn join_interest_after_complete_is_refused() {
+    fn join_handle_dropped_after_complete_owns_output() {
         let s = State::new();
         assert_eq!(s.transition_to_running(), ToRunning::Poll);
         s.transition_to_complete();
-        assert_eq!(s.unset_join_interested(), Err(()));
         assert!(!s.drop_join_handle_fast());
+        assert!(s.transition_to_join_handle_dropped().has(COMPLETE));
+        assert!(!s.load().has(JOIN_INTEREST));
+    }
+
+    #[test]
+    fn join_waker_goes_to_whoever_is_left() {
+        // Dropped before completion: the handle takes the slot back at once.
+        let s = State::new();
+        assert_eq!(s.set_join_waker(), Ok(()));
+        let prev = s.transition_to_join_handle_dropped();
+        assert!(!prev.has(COMPLETE));
+        assert!(!s.load().has(JOIN_WAKER) && !s.load().has(JOIN_INTEREST));
+
+        // Dropped after completion, before the completer is done with the waker: the
+        // completer drops it.
+        let s = State::new();
+        assert_eq!(s.set_join_waker(), Ok(()));
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        assert!(s.transition_to_complete().has(JOIN_WAKER));
+        assert!(s.transition_to_join_handle_dropped().has(JOIN_WAKER));
+        assert!(!s.unset_join_waker_after_complete().has(JOIN_INTEREST));
+
+        // The completer done first: the handle drops it.
+        let s = State::new();
+        assert_eq!(s.set_join_waker(), Ok(()));
+        assert_eq!(s.transition_to_running(), ToRunning::Poll);
+        s.transition_to_complete();
+        assert!(s.unset_join_waker_after_complete().has(JOIN_INTEREST));
+        assert!(!s.transition_to_join_handle_dropped().has(JOIN_WAKER));
     }
 }

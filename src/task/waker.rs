@@ -29,20 +29,23 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn wake_by_val(data: *const ()) {
-    let h = header(data);
-    let ptr = NonNull::from(h);
-    match h.state.transition_to_notified_by_val() {
-        // SAFETY: our reference becomes the `Notified`.
-        ToNotified::Submit => unsafe { (h.vtable.schedule)(ptr) },
-        // SAFETY: we own the reference we drop.
-        ToNotified::Nothing => unsafe { drop_waker(data) },
+    // Not "our reference becomes the `Notified`": `schedule` borrows the scheduler handle
+    // inside the cell, and once the task is queued another thread may run it to completion
+    // and drop every other reference while `schedule` is still running (the real schedulers
+    // use `self` after the push). So wake through our reference, and give it up afterwards.
+    // SAFETY: the waker owns a reference; `wake_by_ref` only borrows it, `drop_waker`
+    // consumes it, last.
+    unsafe {
+        wake_by_ref(data);
+        drop_waker(data);
     }
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
     let h = header(data);
     if h.state.transition_to_notified_by_ref() == ToNotified::Submit {
-        // SAFETY: the transition added the reference we hand over.
+        // SAFETY: the transition added the reference we hand over; the waker's own keeps
+        // the cell alive until `schedule` returns.
         unsafe { (h.vtable.schedule)(NonNull::from(h)) }
     }
 }
