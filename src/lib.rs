@@ -45,8 +45,16 @@ pub(crate) mod driver;
 pub mod io;
 pub mod local;
 #[cfg(not(loom))]
+pub mod net;
+#[cfg(not(loom))]
+pub mod process;
+#[cfg(not(loom))]
 mod runtime;
+#[cfg(not(loom))]
+pub mod signal;
 pub mod sync;
+#[cfg(not(loom))]
+mod sys;
 #[cfg(not(loom))]
 pub mod time;
 

@@ -8,6 +8,9 @@
 //! - [`StreamReader`] and [`StreamWriter`] are asyncio's stream pair: a buffered reader
 //!   with `read_line` and friends, and a writer whose `write` buffers and whose
 //!   `drain().await` sends.
+//! - [`open_connection`] and [`start_server`] (with [`Server`]) are asyncio's TCP entry
+//!   points: a connection as a stream pair, and a server that runs a handler per
+//!   connection in its own task.
 //!
 //! ```
 //! use weft::io::{StreamReader, StreamWriter};
@@ -22,13 +25,17 @@
 //! # }).unwrap();
 //! ```
 
+mod connection;
 mod ext;
+mod server;
 mod stream_reader;
 mod stream_writer;
 
 pub use ext::{
     AsyncReadExt, AsyncWriteExt, Close, Flush, Read, ReadExact, ReadToEnd, Write, WriteAll,
 };
+pub use connection::open_connection;
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
+pub use server::{start_server, Server};
 pub use stream_reader::StreamReader;
 pub use stream_writer::StreamWriter;

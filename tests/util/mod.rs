@@ -16,6 +16,8 @@ use std::thread::{self, Thread};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
+pub mod net;
+
 // ---------------------------------------------------------------- executor
 
 struct ThreadWaker(Thread);

@@ -1,0 +1,152 @@
+//! A minimal HTTP/1.1 "Hello, world!" server with keep-alive, sturdy enough for `wrk`:
+//!
+//! ```sh
+//! cargo run --release --example http_hello               # listens on 127.0.0.1:8080
+//! cargo run --release --example http_hello -- 9000       # or another port (or host:port)
+//! wrk -t2 -c100 -d10s http://127.0.0.1:8080/
+//! ```
+//!
+//! Each connection is a task running `handle`: read a request head up to the blank line
+//! (`\r\n\r\n`), skip a body if `Content-Length` announces one, answer with a
+//! `Content-Length` response, and loop while the client keeps the connection alive
+//! (HTTP/1.1's default; HTTP/1.0 only with `Connection: keep-alive`). Pipelined requests
+//! are answered in one write: the writer drains only when no further request is buffered.
+//!
+//! Ctrl-C stops accepting; idle connections close at once, busy ones after their current
+//! response; then the program exits 0 (a second Ctrl-C leaves without waiting).
+
+use std::io;
+use std::pin::pin;
+use std::time::Duration;
+
+use weft::io::{start_server, StreamReader, StreamWriter};
+
+const BODY: &[u8] = b"Hello, world!";
+/// An idle keep-alive connection is closed after this long.
+const IDLE: Duration = Duration::from_secs(60);
+const MAX_HEADERS: usize = 100;
+const MAX_BODY: usize = 1 << 20;
+
+/// What the server needs from a request head.
+struct Head {
+    keep_alive: bool,
+    content_length: usize,
+}
+
+/// Reads one request head. `Ok(None)`: the client closed the connection between requests.
+async fn read_head(reader: &mut StreamReader) -> io::Result<Option<Head>> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let request_line = reader.read_line().await?;
+    if request_line.is_empty() {
+        return Ok(None);
+    }
+    let request_line = String::from_utf8_lossy(&request_line);
+    let mut parts = request_line.split_whitespace();
+    let (Some(_method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("malformed request line"));
+    };
+    let mut head = Head { keep_alive: version == "HTTP/1.1", content_length: 0 };
+    for _ in 0..=MAX_HEADERS {
+        let line = reader.read_line().await?;
+        if line.is_empty() {
+            return Err(bad("connection closed inside a request head"));
+        }
+        if line == b"\r\n" || line == b"\n" {
+            return Ok(Some(head));
+        }
+        let line = String::from_utf8_lossy(&line);
+        let Some((name, value)) = line.split_once(':') else { return Err(bad("malformed header")) };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("connection") {
+            if value.eq_ignore_ascii_case("close") {
+                head.keep_alive = false;
+            } else if value.eq_ignore_ascii_case("keep-alive") {
+                head.keep_alive = true;
+            }
+        } else if name.eq_ignore_ascii_case("content-length") {
+            head.content_length = value.parse().map_err(|_| bad("bad Content-Length"))?;
+        }
+    }
+    Err(bad("too many headers"))
+}
+
+fn respond(writer: &mut StreamWriter, status: &str, body: &[u8], keep_alive: bool) {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    writer.write(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    writer.write(body);
+}
+
+async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
+    // Created before the first request: a Ctrl-C at any point during this connection's
+    // life completes it.
+    let mut stop = pin!(weft::signal::ctrl_c());
+    loop {
+        // `stop` first: under constant load the next request is always ready, and the
+        // branch written first wins ties.
+        let head = weft::select! {
+            _ = stop.as_mut() => return, // shutting down: no further requests
+            head = weft::time::timeout(IDLE, read_head(&mut reader)) => head,
+        };
+        let head = match head {
+            Ok(Ok(Some(head))) => head,
+            Ok(Ok(None)) | Err(_) => return, // closed by the client, or idle too long
+            Ok(Err(e)) => {
+                respond(&mut writer, "400 Bad Request", e.to_string().as_bytes(), false);
+                let _ = writer.close().await;
+                return;
+            }
+        };
+        if head.content_length > MAX_BODY {
+            respond(&mut writer, "413 Content Too Large", b"", false);
+            let _ = writer.close().await;
+            return;
+        }
+        if head.content_length > 0 && reader.read_exact(head.content_length).await.is_err() {
+            return;
+        }
+        respond(&mut writer, "200 OK", BODY, head.keep_alive);
+        // Pipelining: answer every request already received in one write.
+        if (reader.buffer().is_empty() || !head.keep_alive) && writer.drain().await.is_err() {
+            return;
+        }
+        if !head.keep_alive {
+            let _ = writer.close().await;
+            return;
+        }
+    }
+}
+
+fn listen_addr() -> String {
+    match std::env::args().nth(1) {
+        Some(a) if a.contains(':') => a,
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => "127.0.0.1:8080".to_string(),
+    }
+}
+
+fn main() -> io::Result<()> {
+    weft::run(async {
+        let server = start_server(handle, listen_addr()).await?;
+        println!("Serving HTTP on http://{}/ (Ctrl-C to stop)", server.local_addr()?);
+        weft::select! {
+            res = server.serve_forever() => res?,
+            res = weft::signal::ctrl_c() => res?,
+        }
+        println!("Ctrl-C: no longer accepting; closing {} connection(s)", server.open_connections());
+        server.close();
+        weft::select! {
+            _ = server.wait_closed() => println!("all connections closed"),
+            res = weft::signal::ctrl_c() => {
+                res?;
+                println!("second Ctrl-C: leaving {} connection(s) behind", server.open_connections());
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,239 @@
+//! Command and Child: many concurrent children, big outputs through pipes, stdin, kill,
+//! no zombies, errors. The tests take one lock so the zombie scan sees only its own
+//! children.
+
+mod util;
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use util::net::{close, read_to_end, rt, write_all, zombie_children};
+use weft::process::{shell, Command, Stdio};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Fails the test instead of hanging it.
+async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    match weft::time::timeout(Duration::from_secs(120), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} did not finish within 120 s"),
+    }
+}
+
+#[test]
+fn two_hundred_concurrent_children_each_with_its_output_and_exit_code() {
+    let _serial = serial();
+    rt(2).block_on(async {
+        let children: Vec<_> = (0..200)
+            .map(|i| weft::spawn(async move { shell("echo $0; exit 3").arg(format!("child-{i}")).output().await }))
+            .collect();
+        for (i, c) in children.into_iter().enumerate() {
+            let out = bounded("a child", c).await.unwrap().unwrap();
+            assert_eq!(out.stdout, format!("child-{i}\n").as_bytes());
+            assert_eq!(out.stderr, b"");
+            assert_eq!(out.status.code(), Some(3));
+        }
+    });
+    assert_eq!(zombie_children(), Vec::<u32>::new());
+}
+
+const TEN_MIB: usize = 10 * 1024 * 1024;
+
+fn yes_pattern(word: &str, len: usize) -> Vec<u8> {
+    format!("{word}\n").into_bytes().into_iter().cycle().take(len).collect()
+}
+
+#[test]
+fn ten_mib_on_stdout_read_while_the_child_writes() {
+    let _serial = serial();
+    rt(2).block_on(async {
+        let mut child = shell(&format!("yes abcdefghi | head -c {TEN_MIB}")).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let got = bounded("reading stdout", read_to_end(&mut stdout)).await.unwrap();
+        assert_eq!(got.len(), TEN_MIB);
+        assert!(got == yes_pattern("abcdefghi", TEN_MIB));
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+/// `output` reads stdout and stderr concurrently: a child that fills one pipe before
+/// writing the other cannot deadlock it, in either order.
+#[test]
+fn output_drains_both_pipes_concurrently() {
+    let _serial = serial();
+    rt(2).block_on(async {
+        for script in [
+            format!("yes err | head -c {TEN_MIB} >&2; yes out | head -c {TEN_MIB}"),
+            format!("yes out | head -c {TEN_MIB}; yes err | head -c {TEN_MIB} >&2"),
+        ] {
+            let out = bounded("output()", shell(&script).output()).await.unwrap();
+            assert!(out.status.success());
+            assert!(out.stdout == yes_pattern("out", TEN_MIB), "stdout of {script}");
+            assert!(out.stderr == yes_pattern("err", TEN_MIB), "stderr of {script}");
+        }
+    });
+}
+
+#[test]
+fn stdin_pipe_reaches_the_child_and_close_gives_it_eof() {
+    let _serial = serial();
+    rt(2).block_on(async {
+        let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let input: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = input.clone();
+        let writer = weft::spawn(async move {
+            write_all(&mut stdin, &sent).await?;
+            close(&mut stdin).await
+        });
+        let echoed = bounded("cat", read_to_end(&mut stdout)).await.unwrap();
+        writer.await.unwrap().unwrap();
+        assert!(echoed == input);
+        assert!(child.wait().await.unwrap().success());
+    });
+}
+
+/// `wait` closes a stdin the caller still holds in the `Child`, so `cat` ends.
+#[test]
+fn wait_closes_stdin_first() {
+    let _serial = serial();
+    rt(1).block_on(async {
+        let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        assert!(bounded("wait", child.wait()).await.unwrap().success());
+        assert!(child.stdin.is_none());
+    });
+}
+
+#[test]
+fn kill_then_wait_reports_sigkill() {
+    let _serial = serial();
+    rt(1).block_on(async {
+        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
+        assert!(child.id().is_some());
+        assert!(child.try_wait().unwrap().is_none());
+        child.kill().unwrap();
+        let status = bounded("wait after kill", child.wait()).await.unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        assert_eq!(child.id(), None);
+        // Killing a reaped child is a no-op; waiting again returns the same status.
+        child.kill().unwrap();
+        assert_eq!(child.wait().await.unwrap(), status);
+        assert_eq!(child.try_wait().unwrap(), Some(status));
+    });
+}
+
+#[test]
+fn status_and_exit_codes() {
+    let _serial = serial();
+    rt(1).block_on(async {
+        assert_eq!(shell("exit 0").status().await.unwrap().code(), Some(0));
+        assert_eq!(shell("exit 255").status().await.unwrap().code(), Some(255));
+        assert_eq!(shell("kill -TERM $$").status().await.unwrap().signal(), Some(libc::SIGTERM));
+    });
+}
+
+#[test]
+fn a_missing_program_is_not_found() {
+    let _serial = serial();
+    rt(1).block_on(async {
+        let err = Command::new("/definitely/not/a/program").spawn().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let err = Command::new("weft-no-such-program-on-path").output().await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    });
+}
+
+#[test]
+fn spawn_outside_a_runtime_is_an_error_and_starts_nothing() {
+    let _serial = serial();
+    let err = Command::new("true").spawn().unwrap_err();
+    assert!(err.to_string().contains("runtime"), "{err}");
+}
+
+/// Children dropped before they exit (running or already exited) are reaped by the
+/// background reaper: no zombie remains.
+#[test]
+fn dropped_children_leave_no_zombies() {
+    let _serial = serial();
+    rt(2).block_on(async {
+        for _ in 0..20 {
+            drop(Command::new("true").spawn().unwrap());
+        }
+        for _ in 0..5 {
+            drop(shell("sleep 0.2").spawn().unwrap());
+        }
+        let exited = Command::new("true").spawn().unwrap();
+        weft::time::sleep(Duration::from_millis(50)).await;
+        drop(exited);
+    });
+    // The reaper polls every 20 ms; give it (bounded) time.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let zombies = zombie_children();
+        if zombies.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "zombies left: {zombies:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // And none of them is still running as our child (`sleep 0.2` ended too).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child_count() > 0 {
+        assert!(Instant::now() < deadline, "children still alive");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(zombie_children(), Vec::<u32>::new());
+}
+
+fn child_count() -> usize {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1)) == Some(me.as_str()))
+        .count()
+}
+
+#[test]
+fn env_and_current_dir_reach_the_child() {
+    let _serial = serial();
+    rt(1).block_on(async {
+        let out = Command::new("sh")
+            .args(["-c", "echo $A-$B; pwd"])
+            .env_clear()
+            .env("A", "1")
+            .envs([("B", "2")])
+            .current_dir("/")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, b"1-2\n/\n");
+    });
+}
+
+#[test]
+fn debug_output_names_the_parts() {
+    let _serial = serial();
+    rt(1).block_on(async {
+        let mut child = Command::new("true").stdout(Stdio::piped()).spawn().unwrap();
+        let debug = format!("{child:?}");
+        assert!(debug.contains("Child") && debug.contains("ChildStdout"), "{debug}");
+        // Where the kernel offers pidfds, exits are watched through one, not a timer.
+        // SAFETY: pidfd_open(own pid, 0) only returns a descriptor, closed right away.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+        if fd >= 0 {
+            // SAFETY: `fd` was just returned to us and is closed once.
+            unsafe { libc::close(fd as i32) };
+            assert!(debug.contains("PidFd"), "{debug}");
+        }
+        child.wait().await.unwrap();
+    });
+}
