@@ -205,8 +205,9 @@ mod groups {
     use super::{Criterion, Tokio, Weft};
     weft_vs_tokio!(spawn_many_local, spawn_many_remote_idle, yield_many, ping_pong, chained_spawn);
 
-    /// As the macro's, with the fewest samples criterion allows: one iteration can take
-    /// seconds (see README, "spawn_many_remote_busy").
+    /// As the macro's, with the fewest samples criterion allows: a scheduler that starves
+    /// remote spawns makes one iteration take seconds (weft before 1cd23d5: 2-3 s), and
+    /// the suite must still finish in minutes.
     pub(super) fn spawn_many_remote_busy(c: &mut Criterion) {
         let mut g = c.benchmark_group("spawn_many_remote_busy");
         g.sample_size(10);
