@@ -158,11 +158,12 @@ fn reset_mid_transfer_fails_only_that_connection() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let errs = errors.clone();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (errs, fin) = (errors.clone(), finished.clone());
         drop(weft::spawn(async move {
             loop {
                 let (mut s, _) = listener.accept().await.unwrap();
-                let errs = errs.clone();
+                let (errs, fin) = (errs.clone(), fin.clone());
                 drop(weft::spawn(async move {
                     // The first byte says what the client wants: 'f'lood or 'e'cho.
                     let mut kind = [0];
@@ -181,6 +182,7 @@ fn reset_mid_transfer_fails_only_that_connection() {
                     if let Err(e) = res {
                         errs.lock().unwrap().push(e.kind());
                     }
+                    fin.fetch_add(1, Ordering::SeqCst);
                 }));
             }
         }));
@@ -209,10 +211,14 @@ fn reset_mid_transfer_fails_only_that_connection() {
         assert!(matches!(kinds[0], io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe), "{kinds:?}");
         roundtrip(&mut steady, b"after").await;
 
-        // The steady connection closes cleanly: its handler reports no error.
+        // The steady connection closes cleanly: its handler ends without an error.
         steady.shutdown(Shutdown::Write).unwrap();
         assert_eq!(read_to_end(&mut steady).await.unwrap(), b"");
-        weft::time::sleep(Duration::from_millis(20)).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while finished.load(Ordering::SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "the steady handler never finished");
+            weft::time::sleep(Duration::from_millis(2)).await;
+        }
         assert_eq!(errors.lock().unwrap().len(), 1);
     });
 }
@@ -335,7 +341,8 @@ fn bind_to_a_used_port_is_addr_in_use() {
 /// Host names go to the blocking pool; addresses (and strings that parse as one) never do.
 #[test]
 fn names_resolve_on_the_blocking_pool_addresses_do_not() {
-    let rt = rt(1);
+    // Idle blocking threads must not time out before they are counted.
+    let rt = weft::Builder::multi_thread().worker_threads(1).thread_keep_alive(Duration::from_secs(3600)).build().unwrap();
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();

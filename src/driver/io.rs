@@ -328,9 +328,6 @@ impl<E: Source> PollEvented<E> {
         self.io.as_ref().expect("I/O source taken")
     }
 
-    pub(crate) fn get_mut(&mut self) -> &mut E {
-        self.io.as_mut().expect("I/O source taken")
-    }
 
     pub(crate) fn registration(&self) -> &Registration {
         &self.registration

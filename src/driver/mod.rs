@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::loom::{AtomicBool, AtomicU64, Arc, Mutex, MutexGuard, Ordering};
 use crate::runtime::park::Blocker;
 
-pub(crate) use io::{Direction, PollEvented, Registration};
+pub(crate) use io::{Direction, PollEvented};
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 const EVENTS_CAPACITY: usize = 1024;
@@ -173,9 +173,6 @@ impl Driver {
         }
     }
 
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.shut_down.load(Ordering::Relaxed)
-    }
 }
 
 impl std::fmt::Debug for Driver {

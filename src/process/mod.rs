@@ -11,7 +11,8 @@
 //!   waiting task costs no thread and no polling. Where no pidfd can be had (`ENOSYS`,
 //!   `EPERM` under seccomp, descriptors exhausted), the waiting task instead checks
 //!   `waitpid(WNOHANG)` on a timer (1 ms, doubling to every 50 ms): slower to notice,
-//!   never blocking a worker.
+//!   never blocking a worker. The environment variable `WEFT_PROCESS_POLL=1`, read at the
+//!   first spawn, forces this fallback (to test it, or to compare).
 //! - **No zombies**: a [`Child`] dropped before its process was reaped is handed to a
 //!   background reaper thread that collects the exit status when it comes.
 //! - A program that does not exist is an [`io::ErrorKind::NotFound`](std::io::ErrorKind)

@@ -156,9 +156,6 @@ impl Idle {
         self.num_workers > 1 && self.watching.load(Ordering::SeqCst) == 0
     }
 
-    pub(crate) fn num_workers(&self) -> usize {
-        self.num_workers
-    }
 }
 
 impl std::fmt::Debug for Idle {

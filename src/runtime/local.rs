@@ -32,7 +32,9 @@ impl Unparker {
 }
 
 pub(crate) struct LocalHome {
-    queue: Mutex<VecDeque<Notified<Arc<LocalHome>>>>,
+    /// The run queue; `None` once shut down (a late wake's reference is dropped, not
+    /// queued, or it would keep the task, and through it this home, alive forever).
+    queue: Mutex<Option<VecDeque<Notified<Arc<LocalHome>>>>>,
     /// Mirrors `queue.len()` so the worker loop can skip the lock when empty.
     len: AtomicUsize,
     owned: OwnedTasks<Arc<LocalHome>>,
@@ -42,7 +44,7 @@ pub(crate) struct LocalHome {
 impl LocalHome {
     pub(crate) fn new(unparker: Unparker) -> Arc<LocalHome> {
         Arc::new(LocalHome {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Some(VecDeque::new())),
             len: AtomicUsize::new(0),
             owned: OwnedTasks::new(),
             unparker,
@@ -50,7 +52,13 @@ impl LocalHome {
     }
 
     fn push(&self, task: Notified<Arc<LocalHome>>) {
-        let mut q = self.queue.lock();
+        let mut guard = self.queue.lock();
+        let Some(q) = guard.as_mut() else {
+            drop(guard);
+            // Shut down: the task was cancelled already; only this reference is left.
+            drop(task);
+            return;
+        };
         q.push_back(task);
         // Relaxed is enough: the queue lock orders the task itself; `len` is a hint that
         // is re-checked under the lock by `pop`.
@@ -61,7 +69,8 @@ impl LocalHome {
         if self.len.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let mut q = self.queue.lock();
+        let mut guard = self.queue.lock();
+        let q = guard.as_mut()?;
         let t = q.pop_front();
         self.len.store(q.len(), Ordering::Relaxed);
         t
@@ -96,14 +105,11 @@ impl LocalHome {
     pub(crate) fn shutdown(&self) {
         self.owned.close_and_drain();
         // Queued references of now-complete tasks: dropping them only frees memory.
-        let drained: Vec<_> = self.queue.lock().drain(..).collect();
+        let drained = self.queue.lock().take();
         self.len.store(0, Ordering::Relaxed);
         drop(drained);
     }
 
-    pub(crate) fn num_alive(&self) -> usize {
-        self.owned.num_alive()
-    }
 }
 
 impl Schedule for Arc<LocalHome> {

@@ -136,7 +136,7 @@ impl Runtime {
             }
         }
         shared.owned.close_and_drain();
-        drain_injector(shared);
+        shared.drain_injector();
         for r in shared.remotes.iter() {
             drop(r.lifo.take());
         }
@@ -145,13 +145,7 @@ impl Runtime {
             r.driver.shutdown();
         }
         // Wakes fired above may have queued (already cancelled) tasks.
-        drain_injector(shared);
-    }
-}
-
-fn drain_injector(shared: &Shared) {
-    while let Some(t) = queue::steal_retrying(|| shared.injector.steal()) {
-        drop(t);
+        shared.drain_injector();
     }
 }
 

@@ -83,13 +83,14 @@ impl Shared {
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
-        // Acquire pairs with the Release in `begin_shutdown`.
+        // Acquire pairs with the store in `begin_shutdown`.
         self.shutdown.load(Ordering::Acquire)
     }
 
-    /// Sets the flag every worker loop checks, then wakes every worker.
+    /// Sets the flag every worker loop checks, then wakes every worker. SeqCst: see
+    /// `push_remote`.
     pub(crate) fn begin_shutdown(&self) {
-        self.shutdown.store(true, Ordering::Release);
+        self.shutdown.store(true, Ordering::SeqCst);
         for r in self.remotes.iter() {
             r.parker.unpark();
         }
@@ -122,11 +123,31 @@ impl Shared {
     pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, how: Submit) {
         context::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => w.push_local(task, how),
-            _ => {
-                self.injector.push(task);
-                self.notify_one();
-            }
+            _ => self.push_remote(task),
         })
+    }
+
+    /// Queues a task on the injector from off this runtime's workers.
+    ///
+    /// Shutdown race: a wake that won its state CAS before shutdown cancelled the task may
+    /// push only after shutdown's last drain of the injector; the reference would then sit
+    /// there forever, and through the task's scheduler handle keep `Shared` alive. So the
+    /// pusher checks the flag after pushing and drains itself: SeqCst on both sides (push,
+    /// then load the flag; store the flag, then drain) means one of the two drains sees it.
+    fn push_remote(&self, task: SharedTask) {
+        self.injector.push(task);
+        if self.shutdown.load(Ordering::SeqCst) {
+            self.drain_injector();
+        } else {
+            self.notify_one();
+        }
+    }
+
+    /// Drops every reference in the injector (shutdown).
+    pub(crate) fn drain_injector(&self) {
+        while let Some(t) = super::queue::steal_retrying(|| self.injector.steal()) {
+            drop(t);
+        }
     }
 
     /// Wakes a sleeping worker if the idle protocol says one should search.

@@ -269,7 +269,7 @@ impl WorkerLocal {
         let idle = &shared.idle;
         let was_searching = self.is_searching.replace(false);
         if idle.transition_worker_to_parked(self.index, was_searching) && shared.has_stealable_work() {
-            // The last searcher re-checks before sleeping (idle.rs, step 4).
+            // Nobody searches any more: re-check before sleeping (idle.rs, step 4).
             shared.notify_one();
         }
         loop {

@@ -161,11 +161,8 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             // SAFETY: we hold RUNNING, so we own the stage; the future lives in the heap
             // cell, which never moves, so pinning it in place is sound.
             self.cell().stage.with_mut(|p| match unsafe { &mut *p } {
-                Stage::Running(fut) => {
-                    // SAFETY: the future sits in the heap cell, which never moves until it
-                    // is freed, and is dropped in place: pinning it there is sound.
-                    unsafe { std::pin::Pin::new_unchecked(fut) }.poll(&mut cx)
-                }
+                // SAFETY: as above (the future never moves while it is in the cell).
+                Stage::Running(fut) => unsafe { std::pin::Pin::new_unchecked(fut) }.poll(&mut cx),
                 _ => unreachable!("polled a task whose future is gone"),
             })
         }));
@@ -217,10 +214,10 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             // Nobody will read the output: it is ours to drop.
             let _ = self.drop_stage();
         } else if snapshot.has(JOIN_WAKER) {
-            // SAFETY: JOIN_WAKER was set at completion, so the slot holds a waker that the
-            // `JoinHandle` will not write again (its CAS fails on COMPLETE).
             self.cell().join_waker.with(|w| {
-                // SAFETY: as above; shared reads of the slot only.
+                // SAFETY: JOIN_WAKER was set at completion, so the slot holds a waker that the
+                // `JoinHandle` will not write while JOIN_WAKER stays set (its CASes fail on
+                // COMPLETE, and its drop leaves the slot to us), i.e. until we clear it below.
                 if let Some(w) = unsafe { &*w } {
                     w.wake_by_ref();
                 }

@@ -103,8 +103,9 @@ impl TcpListener {
 
     /// Waits for a connection and returns it with the peer's address.
     ///
-    /// A connection that died in the backlog (`ECONNABORTED`) and an interrupted call
-    /// (`EINTR`) are skipped silently. Running out of descriptors or memory (`EMFILE`,
+    /// A connection that died in the backlog (`ECONNABORTED`), an interrupted call
+    /// (`EINTR`), and the network errors of a new socket that `accept(2)` says to treat as
+    /// "try again" are skipped silently. Running out of descriptors or memory (`EMFILE`,
     /// `ENFILE`, `ENOBUFS`, `ENOMEM`) is returned: the pending connection stays queued,
     /// and the caller should wait a little before accepting again (retrying at once
     /// would spin). [`Server`](crate::io::Server) does that backoff for you.
