@@ -162,7 +162,8 @@ impl Rt for Tokio {
     }
 }
 
-/// The oneshot channel the weft side uses.
+/// The oneshot channel the weft side uses. Until `weft::sync::oneshot` landed on `main`
+/// this pointed at a bench-local stand-in with the same API; it is the real one now.
 mod weft_oneshot {
     pub(crate) use weft::sync::oneshot::{channel, Receiver, RecvError, Sender};
 }
