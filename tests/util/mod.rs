@@ -502,3 +502,74 @@ impl AsyncRead for FailingReader {
         Poll::Ready(Ok(n))
     }
 }
+
+// ---------------------------------------------------------------- probes
+
+/// Counts how many times it was woken.
+#[derive(Default)]
+pub struct WakeCount(AtomicUsize);
+
+impl WakeCount {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for WakeCount {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future under test, polled by hand with its own counting waker: exact checks of who
+/// is woken and what a dropped (cancelled) future leaves behind, without a runtime.
+pub struct Probe<F: Future> {
+    fut: Pin<Box<F>>,
+    count: Arc<WakeCount>,
+    waker: Waker,
+}
+
+impl<F: Future> Probe<F> {
+    pub fn new(fut: F) -> Self {
+        let count = Arc::new(WakeCount::default());
+        Probe {
+            fut: Box::pin(fut),
+            waker: Waker::from(count.clone()),
+            count,
+        }
+    }
+
+    /// Polls once.
+    pub fn poll(&mut self) -> Poll<F::Output> {
+        self.fut.as_mut().poll(&mut Context::from_waker(&self.waker))
+    }
+
+    /// Polls once, expecting `Pending`.
+    #[track_caller]
+    pub fn pending(&mut self) {
+        assert!(self.poll().is_pending(), "expected the future to be pending");
+    }
+
+    /// Polls once, expecting `Ready`.
+    #[track_caller]
+    pub fn ready(&mut self) -> F::Output {
+        match self.poll() {
+            Poll::Ready(out) => out,
+            Poll::Pending => panic!("expected the future to be ready"),
+        }
+    }
+
+    /// How many times the future's waker has been woken so far.
+    pub fn wakes(&self) -> usize {
+        self.count.get()
+    }
+
+    /// The wake counter, to read after the probe is dropped.
+    pub fn counter(&self) -> Arc<WakeCount> {
+        self.count.clone()
+    }
+}
