@@ -9,9 +9,10 @@
 #   RUNS=2 benches/net.sh              # the suite twice in a row (noise on 2 cores is large)
 #   SKIP_WRK=1 benches/net.sh          # net_echo only
 #
-# Everything is on 127.0.0.1. Set CARGO_BUILD_JOBS=1 on a shared machine.
+# Everything is on 127.0.0.1. Builds with CARGO_BUILD_JOBS=1 unless set (small, shared box).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
 
 RUNS="${RUNS:-1}"
 WRK_CONNS="${WRK_CONNS:-64}"
