@@ -2,11 +2,18 @@
 //! mio epoll loop (the floor), measured with one and the same client.
 //!
 //! ```sh
-//! cargo bench -p weft-benches --bench net_echo                 # the whole suite, ~1.5 min
-//! cargo bench -p weft-benches --bench net_echo -- --secs 5     # longer measured windows
+//! cargo bench -p weft-benches --bench net_echo                 # the whole suite, ~2.5 min
+//! cargo bench -p weft-benches --bench net_echo -- --secs 3     # longer measured windows
 //! cargo bench -p weft-benches --bench net_echo -- --only mixed # just the mixed-load part
+//! cargo bench -p weft-benches --bench net_echo -- --point 16x1024 --servers weft,tokio --reps 5
 //! benches/net.sh                                               # this, then wrk on http_hello
 //! ```
+//!
+//! Options: `--workers N` (2), `--warmup S` (0.3), `--secs S` (1.5: echo window),
+//! `--reps N` (3: echo repetitions; servers interleaved, rotated each repetition; the table
+//! gives medians), `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
+//! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`.
+//! `NET_ECHO_METRICS=1` makes weft servers print their per-worker counters at exit.
 //!
 //! The binary is both sides. Run plainly, it is the client: for every point it starts
 //! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
@@ -537,6 +544,10 @@ struct Options {
     warmup: f64,
     secs: f64,
     mixed_secs: f64,
+    /// Echo: repetitions of each point (servers interleaved); the median is reported.
+    reps: usize,
+    /// Mixed load: repetitions, latencies pooled.
+    mixed_reps: usize,
     only: Option<String>,
     /// `--point CONNSxBYTES`: run only this echo point (for profiling).
     point: Option<(usize, usize)>,
@@ -545,7 +556,7 @@ struct Options {
 }
 
 fn parse_client_options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options { workers: 2, warmup: 0.5, secs: 3.0, mixed_secs: 5.0, only: None, point: None, servers: None };
+    let mut o = Options { workers: 2, warmup: 0.3, secs: 1.5, mixed_secs: 4.0, reps: 3, mixed_reps: 2, only: None, point: None, servers: None };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
@@ -556,6 +567,8 @@ fn parse_client_options(args: &[String]) -> Result<Options, String> {
             "--warmup" => o.warmup = num(value()?)?,
             "--secs" => o.secs = num(value()?)?,
             "--mixed-secs" => o.mixed_secs = num(value()?)?,
+            "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--mixed-reps" => o.mixed_reps = value()?.parse().map_err(|e| format!("--mixed-reps: {e}"))?,
             "--only" => o.only = Some(value()?),
             "--point" => {
                 let v = value()?;
@@ -593,51 +606,85 @@ fn server_main(args: &[String]) -> ! {
     }
 }
 
+/// `kinds` rotated by `rep`, so no server always runs first (right after the previous
+/// point) or last.
+fn rotated(kinds: &[Kind], rep: usize) -> Vec<Kind> {
+    let mut k = kinds.to_vec();
+    if !k.is_empty() {
+        let n = k.len();
+        k.rotate_left(rep % n);
+    }
+    k
+}
+
+fn log_point(what: &str, kind: Kind, m: &Measured) {
+    eprintln!(
+        "  {what} {:<13} {:>8.0} req/s  {:>6.2} us CPU/req  server {:.2} cores  {:.3} cs/req  p50 {} us  p99 {} us  max {} us",
+        kind.name(),
+        m.rps(),
+        m.cpu_us_per_request(),
+        m.server_cores(),
+        m.switches_per_request(),
+        m.pct(50.0),
+        m.pct(99.0),
+        m.latencies.last().copied().unwrap_or(0)
+    );
+}
+
+/// The median of `xs` (the mean of the middle two for an even count).
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => xs[n / 2],
+        _ => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
 fn echo_suite(o: &Options) -> io::Result<()> {
     let points = match o.point {
         Some(p) => vec![p],
         None => vec![(1, 1024), (16, 1024), (256, 1024), (64, 64 * 1024)],
     };
     let kinds = o.servers.clone().unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::Mio, Kind::WeftStreams]);
-    println!("\n### Echo ({} workers for weft and tokio; mio: 1 thread; {} s window after {} s warm-up)\n", o.workers, o.secs, o.warmup);
+    println!(
+        "\n### Echo ({} workers for weft and tokio; mio: 1 thread; {} s window after {} s warm-up; {} repetitions, servers interleaved; medians)\n",
+        o.workers, o.secs, o.warmup, o.reps
+    );
     let mut rows = Vec::new();
     for &(conns, size) in &points {
-        let mut by_kind = HashMap::new();
-        for &kind in &kinds {
-            let m = point(kind, o, false, conns, size)?;
-            eprintln!(
-                "  echo {conns:>3} x {:>2} KiB {:<13} {:>8.0} req/s  {:>6.2} us CPU/req  server {:.2} cores  {:.3} cs/req  p50 {} us  p99 {} us",
-                size / 1024,
-                kind.name(),
-                m.rps(),
-                m.cpu_us_per_request(),
-                m.server_cores(),
-                m.switches_per_request(),
-                m.pct(50.0),
-                m.pct(99.0)
-            );
-            by_kind.insert(kind, m);
+        let mut by_kind: HashMap<Kind, Vec<Measured>> = HashMap::new();
+        for rep in 0..o.reps {
+            for kind in rotated(&kinds, rep) {
+                let m = point(kind, o, false, conns, size)?;
+                log_point(&format!("echo {conns:>3} x {:>2} KiB rep {rep}", size / 1024), kind, &m);
+                by_kind.entry(kind).or_default().push(m);
+            }
         }
         rows.push((conns, size, by_kind));
     }
-    println!("| conns × size | server | req/s | server CPU µs/req | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | CPU/req vs mio |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| conns × size | server | req/s | server CPU µs/req | (min–max) | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | CPU/req vs mio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (conns, size, by_kind) in &rows {
-            let cpu_of = |k: Kind| by_kind.get(&k).map_or(f64::NAN, Measured::cpu_us_per_request);
-        let (tokio, mio) = (cpu_of(Kind::Tokio), cpu_of(Kind::Mio));
+        let med = |k: Kind, f: fn(&Measured) -> f64| by_kind.get(&k).map_or(f64::NAN, |ms| median(ms.iter().map(f).collect()));
+        let (tokio, mio) = (med(Kind::Tokio, Measured::cpu_us_per_request), med(Kind::Mio, Measured::cpu_us_per_request));
         for &kind in &kinds {
-            let m = &by_kind[&kind];
-            let c = m.cpu_us_per_request();
+            let cpus: Vec<f64> = by_kind[&kind].iter().map(Measured::cpu_us_per_request).collect();
+            let (lo, hi) = cpus.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &c| (a.min(c), b.max(c)));
+            let c = median(cpus);
             println!(
-                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2} | {:.3} | {} | {} | {:.2} | {:.2} |",
+                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} |",
                 size / 1024,
                 kind.name(),
-                m.rps(),
+                med(kind, Measured::rps),
                 c,
-                m.server_cores(),
-                m.switches_per_request(),
-                m.pct(50.0),
-                m.pct(99.0),
+                lo,
+                hi,
+                med(kind, Measured::server_cores),
+                med(kind, Measured::switches_per_request),
+                med(kind, |m| m.pct(50.0) as f64),
+                med(kind, |m| m.pct(99.0) as f64),
                 c / tokio,
                 c / mio
             );
@@ -646,31 +693,43 @@ fn echo_suite(o: &Options) -> io::Result<()> {
     Ok(())
 }
 
+/// All repetitions of one mixed-load configuration as one sample.
+fn pooled(ms: Vec<Measured>) -> Measured {
+    let mut all = Measured { requests: 0, window: 0.0, server_cpu: 0.0, switches: 0, latencies: Vec::new() };
+    for m in ms {
+        all.requests += m.requests;
+        all.window += m.window;
+        all.server_cpu += m.server_cpu;
+        all.switches += m.switches;
+        all.latencies.extend(m.latencies);
+    }
+    all.latencies.sort_unstable();
+    all
+}
+
 fn mixed_suite(o: &Options) -> io::Result<()> {
     let (conns, size) = (64, 1024);
     let kinds = o.servers.clone().unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::WeftStreams]);
     let mo = Options { secs: o.mixed_secs, ..o.clone() };
     println!(
-        "\n### Mixed load ({conns} × 1 KiB echo; spin = a server task sleeps {} ms then spins {} ms, forever; {} s window)\n",
+        "\n### Mixed load ({conns} × 1 KiB echo; spin = a server task sleeps {} ms then spins {} ms, forever; {} s window × {} repetitions, servers interleaved, latencies pooled)\n",
         SPIN_PERIOD.as_millis(),
         SPIN_FOR.as_millis(),
-        mo.secs
+        mo.secs,
+        o.mixed_reps
     );
     let mut results = Vec::new();
     for spin_task in [false, true] {
+        let mut by_kind: HashMap<Kind, Vec<Measured>> = HashMap::new();
+        for rep in 0..o.mixed_reps {
+            for kind in rotated(&kinds, rep) {
+                let m = point(kind, &mo, spin_task, conns, size)?;
+                log_point(&format!("mixed spin={spin_task:<5} rep {rep}"), kind, &m);
+                by_kind.entry(kind).or_default().push(m);
+            }
+        }
         for &kind in &kinds {
-            let m = point(kind, &mo, spin_task, conns, size)?;
-            eprintln!(
-                "  mixed spin={spin_task:<5} {:<12} {:>8.0} req/s  p50 {} us  p99 {} us  p99.9 {} us  max {} us  >=15ms {:.3}%",
-                kind.name(),
-                m.rps(),
-                m.pct(50.0),
-                m.pct(99.0),
-                m.pct(99.9),
-                m.latencies.last().copied().unwrap_or(0),
-                m.share_at_least(15_000)
-            );
-            results.push((spin_task, kind, m));
+            results.push((spin_task, kind, pooled(by_kind.remove(&kind).unwrap_or_default())));
         }
     }
     println!("| spin | server | req/s | p50 µs | p99 µs | p99.9 µs | max µs | ≥ 5 ms | ≥ 15 ms | server CPU µs/req |");
@@ -690,13 +749,14 @@ fn mixed_suite(o: &Options) -> io::Result<()> {
             m.cpu_us_per_request()
         );
     }
+    println!();
     for spin_task in [false, true] {
         let get = |k| results.iter().find(|(s, kind, _)| *s == spin_task && *kind == k).map(|(_, _, m)| m);
         let Some(t) = get(Kind::Tokio) else { continue };
         for kind in [Kind::Weft, Kind::WeftStreams] {
             let Some(w) = get(kind) else { continue };
             println!(
-                "\nspin={}: {}/tokio p50 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
+                "- spin={}: {}/tokio p50 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
                 if spin_task { "yes" } else { "no" },
                 kind.name(),
                 w.pct(50.0) as f64 / t.pct(50.0).max(1) as f64,
@@ -718,7 +778,7 @@ fn main() -> io::Result<()> {
         Ok(o) => o,
         Err(e) => {
             eprintln!("net_echo: {e}");
-            eprintln!("usage: net_echo [--workers N] [--warmup S] [--secs S] [--mixed-secs S] [--only echo|mixed|none] [--point CONNSxBYTES] [--servers weft,weft-streams,tokio,mio]");
+            eprintln!("usage: net_echo [--workers N] [--warmup S] [--secs S] [--mixed-secs S] [--reps N] [--mixed-reps N] [--only echo|mixed|none] [--point CONNSxBYTES] [--servers weft,weft-streams,tokio,mio]");
             std::process::exit(2);
         }
     };
