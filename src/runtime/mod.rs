@@ -322,8 +322,12 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    match Handle::try_current() {
-        Some(h) => h.spawn(future),
+    // Borrow the current runtime rather than clone its handle: two fewer shared atomic
+    // operations per spawn.
+    let mut future = Some(future);
+    let spawned = context::with(|cx| cx.map(|cx| cx.handle.shared.spawn(future.take().expect("taken once"))));
+    match spawned {
+        Some(join) => join,
         None => panic!(
             "weft::spawn called outside a weft runtime: call it from inside weft::run, \
              Runtime::block_on or a task, or use Runtime::spawn / Handle::spawn"

@@ -33,20 +33,25 @@ struct Shard<S: 'static> {
     spawned: u64,
 }
 
+/// One shard on its own pair of cache lines, so workers locking neighbouring shards do not
+/// invalidate each other's line.
+#[repr(align(128))]
+struct Padded<T>(T);
+
 pub(crate) struct OwnedTasks<S: 'static> {
-    shards: Box<[Mutex<Shard<S>>]>,
+    shards: Box<[Padded<Mutex<Shard<S>>>]>,
 }
 
 impl<S: Schedule> OwnedTasks<S> {
     pub(crate) fn new() -> Self {
         let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Shard { slots: Vec::new(), free: Vec::new(), closed: false, alive: 0, spawned: 0 }))
+            .map(|_| Padded(Mutex::new(Shard { slots: Vec::new(), free: Vec::new(), closed: false, alive: 0, spawned: 0 })))
             .collect();
         OwnedTasks { shards }
     }
 
     fn shard(&self, id: u64) -> &Mutex<Shard<S>> {
-        &self.shards[id as usize % SHARDS]
+        &self.shards[id as usize % SHARDS].0
     }
 
     /// Adds a task. `Err` gives it back when the list is closed: the caller shuts it down.
@@ -94,7 +99,7 @@ impl<S: Schedule> OwnedTasks<S> {
     /// For local tasks, must run on their home thread.
     pub(crate) fn close_and_drain(&self) -> usize {
         let mut n = 0;
-        for shard in self.shards.iter() {
+        for Padded(shard) in self.shards.iter() {
             let tasks: Vec<Task<S>> = {
                 let mut shard = shard.lock();
                 shard.closed = true;
@@ -111,11 +116,11 @@ impl<S: Schedule> OwnedTasks<S> {
     }
 
     pub(crate) fn num_alive(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().alive).sum()
+        self.shards.iter().map(|s| s.0.lock().alive).sum()
     }
 
     pub(crate) fn num_spawned(&self) -> u64 {
-        self.shards.iter().map(|s| s.lock().spawned).sum()
+        self.shards.iter().map(|s| s.0.lock().spawned).sum()
     }
 }
 
