@@ -60,6 +60,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.get().await, "job");
     /// # });
     /// ```
+    #[inline]
     pub fn put(&self, item: T) -> QueuePut<'_, T> {
         QueuePut {
             queue: self,
@@ -79,6 +80,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.get().await, 1);
     /// # });
     /// ```
+    #[inline]
     pub fn get(&self) -> QueueGet<'_, T> {
         QueueGet {
             queue: self,
@@ -207,6 +209,7 @@ impl<T> Unpin for QueuePut<'_, T> {}
 impl<T> Future for QueuePut<'_, T> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // A producer that never finds the queue full must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
@@ -224,6 +227,7 @@ impl<T> Future for QueuePut<'_, T> {
 }
 
 impl<T> Drop for QueuePut<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             let mut wakeups = Wakeups::new();
@@ -251,6 +255,7 @@ pub struct QueueGet<'a, T> {
 impl<T> Future for QueueGet<'_, T> {
     type Output = T;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         // A consumer that never finds the queue empty must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
@@ -267,6 +272,7 @@ impl<T> Future for QueueGet<'_, T> {
 }
 
 impl<T> Drop for QueueGet<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             let mut wakeups = Wakeups::new();
@@ -304,6 +310,7 @@ impl<T> Future for QueueJoin<'_, T> {
 }
 
 impl<T> Drop for QueueJoin<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.queue.state.borrow_mut().cancel_join(id);

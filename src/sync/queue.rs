@@ -56,6 +56,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.get().await, "job");
     /// # });
     /// ```
+    #[inline]
     pub fn put(&self, item: T) -> QueuePut<'_, T> {
         QueuePut {
             queue: self,
@@ -75,6 +76,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.get().await, 1);
     /// # });
     /// ```
+    #[inline]
     pub fn get(&self) -> QueueGet<'_, T> {
         QueueGet {
             queue: self,
@@ -203,6 +205,7 @@ impl<T> Unpin for QueuePut<'_, T> {}
 impl<T> Future for QueuePut<'_, T> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // A producer that never finds the queue full must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
@@ -220,6 +223,7 @@ impl<T> Future for QueuePut<'_, T> {
 }
 
 impl<T> Drop for QueuePut<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             let mut wakeups = Wakeups::new();
@@ -247,6 +251,7 @@ pub struct QueueGet<'a, T> {
 impl<T> Future for QueueGet<'_, T> {
     type Output = T;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         // A consumer that never finds the queue empty must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
@@ -263,6 +268,7 @@ impl<T> Future for QueueGet<'_, T> {
 }
 
 impl<T> Drop for QueueGet<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             let mut wakeups = Wakeups::new();
@@ -300,6 +306,7 @@ impl<T> Future for QueueJoin<'_, T> {
 }
 
 impl<T> Drop for QueueJoin<'_, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.queue.state.lock().cancel_join(id);
