@@ -346,12 +346,40 @@ impl<E: Source> PollEvented<E> {
         self.registration.poll_io(cx, dir, || op(io))
     }
 
+    /// Like [`poll_io`](Self::poll_io) for an operation moving up to `len` bytes: a short
+    /// transfer (`0 < n < len`) drained the socket (or filled its send buffer), so readiness
+    /// is cleared at once and the next call waits for the next edge instead of spending a
+    /// syscall to learn `WouldBlock`. Safe against a racing event: the clear is skipped if
+    /// the driver's tick moved since readiness was observed (see the module docs).
+    fn poll_transfer(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        len: usize,
+        mut op: impl FnMut(&E) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        std::task::ready!(crate::coop::poll_proceed(cx));
+        let io = self.get_ref();
+        loop {
+            let ev = std::task::ready!(self.registration.poll_ready(cx, dir))?;
+            match op(io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.registration.clear_readiness(ev),
+                Ok(n) if n > 0 && n < len => {
+                    self.registration.clear_readiness(ev);
+                    return Poll::Ready(Ok(n));
+                }
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
     /// `std::io::Read` on `&E` when readable.
     pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>
     where
         for<'a> &'a E: io::Read,
     {
-        self.poll_io(cx, Direction::Read, |mut io| io::Read::read(&mut io, buf))
+        let len = buf.len();
+        self.poll_transfer(cx, Direction::Read, len, |mut io| io::Read::read(&mut io, buf))
     }
 
     /// `std::io::Write` on `&E` when writable.
@@ -359,7 +387,7 @@ impl<E: Source> PollEvented<E> {
     where
         for<'a> &'a E: io::Write,
     {
-        self.poll_io(cx, Direction::Write, |mut io| io::Write::write(&mut io, buf))
+        self.poll_transfer(cx, Direction::Write, buf.len(), |mut io| io::Write::write(&mut io, buf))
     }
 
     /// Vectored write when writable.
@@ -367,7 +395,8 @@ impl<E: Source> PollEvented<E> {
     where
         for<'a> &'a E: io::Write,
     {
-        self.poll_io(cx, Direction::Write, |mut io| io::Write::write_vectored(&mut io, bufs))
+        let len = bufs.iter().map(|b| b.len()).sum();
+        self.poll_transfer(cx, Direction::Write, len, |mut io| io::Write::write_vectored(&mut io, bufs))
     }
 }
 
