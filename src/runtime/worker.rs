@@ -13,7 +13,8 @@
 //!
 //! Every `event_interval` ticks it turns its driver without blocking, so a busy worker
 //! still serves its sockets and timers, and moves its deferred tasks back to the deque, so
-//! they are never starved either. With nothing to do it parks in its driver, with the next
+//! they are never starved either. Wakes dispatched during a driver turn do not wake peers
+//! one by one; after the turn, one peer is woken if more than one task was queued. With nothing to do it parks in its driver, with the next
 //! timer as the timeout.
 //!
 //! The watcher ("a busy worker strands nothing"): while any worker runs, one parked worker
@@ -60,6 +61,9 @@ pub(crate) struct WorkerLocal {
     deque: Deque<SharedTask>,
     /// Tasks that yielded; see step 5 in the module docs.
     deferred: RefCell<Vec<SharedTask>>,
+    /// Set while this worker turns a driver: the wakes it dispatches queue tasks without
+    /// waking peers one by one; `after_turn` wakes at most one afterwards.
+    in_turn: Cell<bool>,
     tick: Cell<u64>,
     lifo_streak: Cell<u32>,
     is_searching: Cell<bool>,
@@ -77,6 +81,7 @@ impl WorkerLocal {
             shared,
             deque,
             deferred: RefCell::new(Vec::new()),
+            in_turn: Cell::new(false),
             tick: Cell::new(0),
             lifo_streak: Cell::new(0),
             is_searching: Cell::new(false),
@@ -108,9 +113,21 @@ impl WorkerLocal {
             },
             Submit::Wake | Submit::Spawn => self.deque.push(task),
         }
-        if self.shared.config.multi_thread {
+        if self.shared.config.multi_thread && !self.in_turn.get() {
             self.shared.notify_one();
         }
+    }
+
+    /// Runs `f` (a driver turn) with per-wake notifications off, then wakes one peer if the
+    /// turn left more than one task here: one wake per batch of I/O events, not one each.
+    fn turn<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.in_turn.set(true);
+        let r = f();
+        self.in_turn.set(false);
+        if self.shared.config.multi_thread && self.deque.len() > 1 {
+            self.shared.notify_one();
+        }
+        r
     }
 
     /// Moves deferred tasks to the back of the deque (where peers can steal them).
@@ -165,7 +182,7 @@ impl WorkerLocal {
             self.tick.set(tick);
             self.remote().tick.store(tick, Ordering::Relaxed);
             if tick % self.shared.config.event_interval == 0 {
-                self.remote().driver.try_turn_now();
+                self.turn(|| self.remote().driver.try_turn_now());
                 self.flush_deferred();
             }
             if let Some(task) = self.next_task(tick, home) {
@@ -286,7 +303,7 @@ impl WorkerLocal {
                 timeout = Some(timeout.map_or(RESCUE_INTERVAL, |t| t.min(RESCUE_INTERVAL)));
             }
             self.remote().metrics.inc_parks();
-            self.remote().parker.park(timeout);
+            self.turn(|| self.remote().parker.park(timeout));
 
             let main_ready = main_wake.is_some_and(|w| w.is_woken());
             if self.has_local_work(home) || main_ready {
@@ -353,7 +370,7 @@ impl WorkerLocal {
                 continue;
             }
             // Events and timers it handles wake tasks onto this worker's queues.
-            peer.driver.try_turn_now();
+            self.turn(|| peer.driver.try_turn_now());
             if let Some(t) = peer.lifo.take() {
                 self.deque.push(t);
             }
