@@ -145,9 +145,9 @@ pub(crate) fn install_signal_handler(signum: libc::c_int, handler: extern "C" fn
 /// code the signal interrupted. Only async-signal-safe calls (`write`, `errno` access).
 pub(crate) fn write_from_signal_handler(fd: RawFd, byte: u8) {
     let saved = errno();
-    // SAFETY: `byte` is a valid one-byte buffer for the duration of the call. A stale or
-    // full descriptor makes `write` fail (EBADF, EAGAIN), which is ignored on purpose:
+    // A stale or full descriptor makes `write` fail (EBADF, EAGAIN), ignored on purpose:
     // a full pipe already holds a wake-up.
+    // SAFETY: `byte` is a valid one-byte buffer for the duration of the call.
     let _ = unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
     set_errno(saved);
 }

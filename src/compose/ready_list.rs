@@ -133,10 +133,10 @@ impl<F> Children<F> {
     }
 
     fn slot(&mut self, index: usize) -> Pin<&mut Option<F>> {
-        // SAFETY: the slice is pinned as a whole and its elements are structurally pinned:
-        // nothing ever moves an element out of the slice or swaps two of them. An element is
-        // only ever replaced through `Pin::set` (which drops it in place) or dropped with the
-        // box; `into_pending` moves them out only when `F: Unpin`.
+        // The slice is pinned as a whole and nothing ever moves an element out of it or swaps
+        // two: an element is replaced only through `Pin::set` (dropped in place) or dropped
+        // with the box; `into_pending` moves them out only when `F: Unpin`.
+        // SAFETY: the elements are structurally pinned, as just described.
         unsafe {
             self.futures
                 .as_mut()

@@ -190,9 +190,9 @@ impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: this guard holds the mutex's only permit, so until it drops no other
-        // guard exists and nothing else reaches the value (the mutex never leaves this
-        // thread); the reference borrows the guard.
+        // This guard holds the mutex's only permit and the mutex never leaves this thread.
+        // SAFETY: so until the guard drops nothing else reaches the value; the reference
+        // borrows the guard.
         self.mutex.value.with(|value| unsafe { &*value })
     }
 }

@@ -215,9 +215,9 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             let _ = self.drop_stage();
         } else if snapshot.has(JOIN_WAKER) {
             self.cell().join_waker.with(|w| {
-                // SAFETY: JOIN_WAKER was set at completion, so the slot holds a waker that the
-                // `JoinHandle` will not write while JOIN_WAKER stays set (its CASes fail on
-                // COMPLETE, and its drop leaves the slot to us), i.e. until we clear it below.
+                // JOIN_WAKER was set at completion: the `JoinHandle` will not write the slot
+                // while it stays set (its CASes fail on COMPLETE; its drop leaves the slot to us).
+                // SAFETY: so reading it is race-free until we clear JOIN_WAKER below.
                 if let Some(w) = unsafe { &*w } {
                     w.wake_by_ref();
                 }
@@ -328,9 +328,9 @@ unsafe fn drop_join_handle_slow<F: Future + 'static, S: Schedule>(ptr: NonNull<H
         let _ = h.drop_stage();
     }
     if !prev.has(COMPLETE) || !prev.has(JOIN_WAKER) {
-        // SAFETY: not complete: we just cleared JOIN_WAKER and JOIN_INTEREST, so the
-        // completer will not read the slot. Complete without JOIN_WAKER: the completer never
-        // read it, or has handed it back. Either way the slot is ours alone.
+        // Not complete: we just cleared JOIN_WAKER and JOIN_INTEREST, so the completer will
+        // not read the slot. Complete without JOIN_WAKER: it never read it, or handed it back.
+        // SAFETY: either way the slot is ours alone.
         h.cell().join_waker.with_mut(|w| unsafe { *w = None });
     }
     h.drop_reference();
