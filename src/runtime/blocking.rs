@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::context;
 use super::Handle;
 use crate::loom::{Arc, Condvar, Mutex};
-use crate::task::{self, Header, JoinHandle, Notified, OwnedTasks, Schedule};
+use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 struct PoolState {
     queue: VecDeque<Notified<Arc<PoolInner>>>,
@@ -76,13 +76,10 @@ impl BlockingPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(BlockingJob(Some(f)), self.inner.clone(), task::next_id());
-        if let Err(task) = self.inner.owned.bind(task) {
-            drop(notified);
-            task.shutdown();
-            return join;
+        let (notified, join) = self.inner.owned.bind_new(BlockingJob(Some(f)), self.inner.clone());
+        if let Some(notified) = notified {
+            self.inner.submit(notified, Some(handle));
         }
-        self.inner.submit(notified, Some(handle));
         join
     }
 

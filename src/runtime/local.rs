@@ -14,7 +14,7 @@ use super::context;
 use super::park::{CondvarBlocker, Parker};
 use crate::driver::DriverBlocker;
 use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
-use crate::task::{self, Header, JoinHandle, Notified, OwnedTasks, Schedule};
+use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 /// How to wake a home's thread.
 pub(crate) enum Unparker {
@@ -90,13 +90,9 @@ impl LocalHome {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let (task, notified, join) = task::new_task(future, self.clone(), task::next_id());
-        match self.owned.bind(task) {
-            Ok(()) => self.push(notified),
-            Err(task) => {
-                drop(notified);
-                task.shutdown();
-            }
+        let (notified, join) = self.owned.bind_new(future, self.clone());
+        if let Some(notified) = notified {
+            self.push(notified);
         }
         join
     }

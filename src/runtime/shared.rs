@@ -11,7 +11,7 @@ use super::park::Parker;
 use super::queue::{Deque, Injector, LifoSlot, Stealer};
 use crate::driver::{Driver, DriverBlocker};
 use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::task::{self, Header, JoinHandle, Notified, OwnedTasks, Schedule};
+use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 pub(crate) type SharedTask = Notified<Arc<Shared>>;
 
@@ -107,13 +107,9 @@ impl Shared {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(future, self.clone(), task::next_id());
-        match self.owned.bind(task) {
-            Ok(()) => self.schedule_task(notified, Submit::Spawn),
-            Err(task) => {
-                drop(notified);
-                task.shutdown();
-            }
+        let (notified, join) = self.owned.bind_new(future, self.clone());
+        if let Some(notified) = notified {
+            self.schedule_task(notified, Submit::Spawn);
         }
         join
     }

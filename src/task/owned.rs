@@ -75,6 +75,24 @@ impl<S: Schedule> OwnedTasks<S> {
         Ok(())
     }
 
+    /// Allocates a task for `future` and binds it here. Returns its first `Notified` for the
+    /// caller to queue, or `None` if the list is closed (the task is then already cancelled,
+    /// so its `JoinHandle` reports `is_cancelled()`).
+    pub(crate) fn bind_new<F>(&self, future: F, scheduler: S) -> (Option<super::Notified<S>>, super::JoinHandle<F::Output>)
+    where
+        F: std::future::Future + 'static,
+    {
+        let (task, notified, join) = super::new_task(future, scheduler, super::next_id());
+        match self.bind(task) {
+            Ok(()) => (Some(notified), join),
+            Err(task) => {
+                drop(notified);
+                task.shutdown();
+                (None, join)
+            }
+        }
+    }
+
     /// Removes a task; true if it was here (its reference then belongs to the caller,
     /// who accounts for it in its own reference drop).
     pub(crate) fn remove(&self, ptr: NonNull<Header>) -> bool {
