@@ -39,7 +39,14 @@ struct Options {
 }
 
 fn parse_options() -> Result<Options, String> {
-    let mut o = Options { addr: None, conns: 50, size: 64, secs: 5.0, workers: None, mode: Mode::Stream };
+    let mut o = Options {
+        addr: None,
+        conns: 50,
+        size: 64,
+        secs: 5.0,
+        workers: None,
+        mode: Mode::Stream,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -48,7 +55,9 @@ fn parse_options() -> Result<Options, String> {
             "--conns" => o.conns = value()?.parse().map_err(|e| format!("--conns: {e}"))?,
             "--size" => o.size = value()?.parse().map_err(|e| format!("--size: {e}"))?,
             "--secs" => o.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
-            "--workers" => o.workers = Some(value()?.parse().map_err(|e| format!("--workers: {e}"))?),
+            "--workers" => {
+                o.workers = Some(value()?.parse().map_err(|e| format!("--workers: {e}"))?)
+            }
             "--mode" => {
                 o.mode = match value()?.as_str() {
                     "stream" => Mode::Stream,
@@ -133,7 +142,13 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 async fn bench(o: Options) -> io::Result<()> {
     // Our own server unless one was named; it lives until the end of the run.
     let (addr, _server): (SocketAddr, Option<Server>) = match &o.addr {
-        Some(a) => (weft::net::lookup_host(a.as_str()).await?.next().expect("lookup_host is never empty"), None),
+        Some(a) => (
+            weft::net::lookup_host(a.as_str())
+                .await?
+                .next()
+                .expect("lookup_host is never empty"),
+            None,
+        ),
         None => {
             let server = match o.mode {
                 Mode::Stream => start_server(stream_echo, "127.0.0.1:0").await?,
@@ -148,7 +163,11 @@ async fn bench(o: Options) -> io::Result<()> {
         o.size,
         o.secs,
         o.mode,
-        if o.addr.is_none() { " (in-process server)" } else { "" }
+        if o.addr.is_none() {
+            " (in-process server)"
+        } else {
+            ""
+        }
     );
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(o.secs);
@@ -182,7 +201,10 @@ async fn bench(o: Options) -> io::Result<()> {
     println!("requests:   {}", latencies.len());
     println!("failures:   {failures}");
     println!("requests/s: {:.0}", latencies.len() as f64 / elapsed);
-    println!("throughput: {:.1} MiB/s each way", (latencies.len() * o.size) as f64 / elapsed / (1 << 20) as f64);
+    println!(
+        "throughput: {:.1} MiB/s each way",
+        (latencies.len() * o.size) as f64 / elapsed / (1 << 20) as f64
+    );
     println!(
         "latency:    p50 {} us, p99 {} us, max {} us",
         percentile(&latencies, 50.0),

@@ -20,7 +20,10 @@ async fn handle_echo(mut reader: StreamReader, mut writer: StreamWriter) {
         Ok(data) => data,
         Err(e) => return eprintln!("read failed: {e}"),
     };
-    let addr = writer.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    let addr = writer
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "?".into());
     println!("Received {:?} from {addr}", String::from_utf8_lossy(&data));
     println!("Send: {:?}", String::from_utf8_lossy(&data));
     writer.write(&data);
@@ -66,13 +69,20 @@ fn main() -> io::Result<()> {
         } else {
             start_server(handle_echo, addr.as_str()).await?
         };
-        println!("Serving on {}{}", server.local_addr()?, if stream { " (streaming echo)" } else { "" });
+        println!(
+            "Serving on {}{}",
+            server.local_addr()?,
+            if stream { " (streaming echo)" } else { "" }
+        );
 
         weft::select! {
             res = server.serve_forever() => res?,
             res = weft::signal::ctrl_c() => res?,
         }
-        println!("Ctrl-C: no longer accepting; waiting for {} open connection(s)", server.open_connections());
+        println!(
+            "Ctrl-C: no longer accepting; waiting for {} open connection(s)",
+            server.open_connections()
+        );
         server.close();
         weft::select! {
             _ = server.wait_closed() => println!("all connections finished"),

@@ -42,10 +42,14 @@ async fn read_head(reader: &mut StreamReader) -> io::Result<Option<Head>> {
     }
     let request_line = String::from_utf8_lossy(&request_line);
     let mut parts = request_line.split_whitespace();
-    let (Some(_method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(_method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad("malformed request line"));
     };
-    let mut head = Head { keep_alive: version == "HTTP/1.1", content_length: 0 };
+    let mut head = Head {
+        keep_alive: version == "HTTP/1.1",
+        content_length: 0,
+    };
     for _ in 0..=MAX_HEADERS {
         let line = reader.read_line().await?;
         if line.is_empty() {
@@ -55,7 +59,9 @@ async fn read_head(reader: &mut StreamReader) -> io::Result<Option<Head>> {
             return Ok(Some(head));
         }
         let line = String::from_utf8_lossy(&line);
-        let Some((name, value)) = line.split_once(':') else { return Err(bad("malformed header")) };
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad("malformed header"));
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("connection") {
             if value.eq_ignore_ascii_case("close") {
@@ -97,7 +103,12 @@ async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
             Ok(Ok(Some(head))) => head,
             Ok(Ok(None)) | Err(_) => return, // closed by the client, or idle too long
             Ok(Err(e)) => {
-                respond(&mut writer, "400 Bad Request", e.to_string().as_bytes(), false);
+                respond(
+                    &mut writer,
+                    "400 Bad Request",
+                    e.to_string().as_bytes(),
+                    false,
+                );
                 let _ = writer.close().await;
                 return;
             }
@@ -133,12 +144,18 @@ fn listen_addr() -> String {
 fn main() -> io::Result<()> {
     weft::run(async {
         let server = start_server(handle, listen_addr()).await?;
-        println!("Serving HTTP on http://{}/ (Ctrl-C to stop)", server.local_addr()?);
+        println!(
+            "Serving HTTP on http://{}/ (Ctrl-C to stop)",
+            server.local_addr()?
+        );
         weft::select! {
             res = server.serve_forever() => res?,
             res = weft::signal::ctrl_c() => res?,
         }
-        println!("Ctrl-C: no longer accepting; closing {} connection(s)", server.open_connections());
+        println!(
+            "Ctrl-C: no longer accepting; closing {} connection(s)",
+            server.open_connections()
+        );
         server.close();
         weft::select! {
             _ = server.wait_closed() => println!("all connections closed"),

@@ -10,12 +10,17 @@ use std::time::{Duration, Instant};
 
 fn busy_work(n: u64) -> u64 {
     // A little CPU work that the optimiser cannot remove.
-    (0..n).fold(0u64, |acc, i| acc.wrapping_mul(31).wrapping_add(i ^ (acc >> 7)))
+    (0..n).fold(0u64, |acc, i| {
+        acc.wrapping_mul(31).wrapping_add(i ^ (acc >> 7))
+    })
 }
 
 fn main() -> std::io::Result<()> {
     let workers = num_cpus::get().clamp(2, 8);
-    let rt = weft::Builder::multi_thread().worker_threads(workers).thread_name("tour").build()?;
+    let rt = weft::Builder::multi_thread()
+        .worker_threads(workers)
+        .thread_name("tour")
+        .build()?;
     println!("weft scheduler tour: {workers} workers");
 
     let started = Instant::now();
@@ -39,7 +44,9 @@ fn main() -> std::io::Result<()> {
         // 2. Spawn from inside one task: the tasks land on that worker's queue, and the
         //    other workers steal batches of them.
         let fan_out = weft::spawn(async {
-            let hs: Vec<_> = (0..10_000u64).map(|i| weft::spawn(async move { busy_work(200 + i % 100) })).collect();
+            let hs: Vec<_> = (0..10_000u64)
+                .map(|i| weft::spawn(async move { busy_work(200 + i % 100) }))
+                .collect();
             let mut sum = 0u64;
             for h in hs {
                 sum = sum.wrapping_add(h.await.expect("task failed"));
@@ -58,7 +65,10 @@ fn main() -> std::io::Result<()> {
                     weft::time::sleep(Duration::from_millis(1)).await;
                     counter.set(counter.get() + 1);
                 }
-                (counter.get(), here == std::thread::current().name().map(str::to_string))
+                (
+                    counter.get(),
+                    here == std::thread::current().name().map(str::to_string),
+                )
             })
             .await
             .expect("local task failed")
@@ -67,7 +77,9 @@ fn main() -> std::io::Result<()> {
         println!("spawn_local task ticked {ticks} times, stayed on its worker: {same_worker}");
 
         // 4. Timers and yields.
-        let sleepers: Vec<_> = (0..100).map(|i| weft::spawn(weft::time::sleep(Duration::from_millis(i % 10)))).collect();
+        let sleepers: Vec<_> = (0..100)
+            .map(|i| weft::spawn(weft::time::sleep(Duration::from_millis(i % 10))))
+            .collect();
         for s in sleepers {
             s.await.expect("sleeper failed");
         }
@@ -76,9 +88,16 @@ fn main() -> std::io::Result<()> {
         }
     });
 
-    println!("checksum {:#x}, done in {:?}\n", checksum.load(Ordering::Relaxed), started.elapsed());
+    println!(
+        "checksum {:#x}, done in {:?}\n",
+        checksum.load(Ordering::Relaxed),
+        started.elapsed()
+    );
     let m = rt.metrics();
-    println!("{:>7} {:>8} {:>8} {:>8} {:>6} {:>9}", "worker", "polls", "stolen", "parks", "queue", "io_events");
+    println!(
+        "{:>7} {:>8} {:>8} {:>8} {:>6} {:>9}",
+        "worker", "polls", "stolen", "parks", "queue", "io_events"
+    );
     for i in 0..m.num_workers() {
         println!(
             "{:>7} {:>8} {:>8} {:>8} {:>6} {:>9}",

@@ -13,7 +13,10 @@ use weft::process::{shell, Stdio};
 /// asyncio: `proc = await create_subprocess_shell(cmd, stdout=PIPE, stderr=PIPE)`,
 /// `stdout, stderr = await proc.communicate()`.
 async fn run(cmd: &str) -> io::Result<i32> {
-    let proc = shell(cmd).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let proc = shell(cmd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
     let pid = proc.id().unwrap_or_default();
     let out = proc.wait_with_output().await?;
 
@@ -29,7 +32,9 @@ async fn run(cmd: &str) -> io::Result<i32> {
 }
 
 fn main() -> io::Result<()> {
-    let cmd = std::env::args().nth(1).unwrap_or_else(|| "ls /; echo done >&2".to_string());
+    let cmd = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ls /; echo done >&2".to_string());
     weft::run(async {
         // Several at once, as asyncio.gather would run them.
         let (first, second) = weft::join!(run(&cmd), run("echo second command; exit 3"));

@@ -25,7 +25,10 @@ const RACE_PER_THREAD: u64 = 2_000_000;
 
 fn main() {
     lost_updates();
-    let rt = weft::Builder::multi_thread().worker_threads(2).build().unwrap();
+    let rt = weft::Builder::multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     uncontended(&rt);
     contended(&rt);
 }
@@ -104,8 +107,14 @@ fn uncontended(rt: &weft::Runtime) {
         start.elapsed()
     });
     let per_op = |d: std::time::Duration| d.as_nanos() as f64 / OPS as f64;
-    println!("   weft::local::Mutex  {:6.1} ns per lock/unlock (Cell, no atomics)", per_op(local));
-    println!("   weft::sync::Mutex   {:6.1} ns per lock/unlock (one CAS each way)", per_op(sync));
+    println!(
+        "   weft::local::Mutex  {:6.1} ns per lock/unlock (Cell, no atomics)",
+        per_op(local)
+    );
+    println!(
+        "   weft::sync::Mutex   {:6.1} ns per lock/unlock (one CAS each way)",
+        per_op(sync)
+    );
     println!(
         "   local is {:.1}x cheaper when every task that touches it lives on one worker\n",
         per_op(sync) / per_op(local)

@@ -61,7 +61,9 @@ pub mod time;
 #[cfg(not(loom))]
 pub use compose::{join_all, try_join_all, wait, JoinAll, ReturnWhen, TryJoinAll};
 #[cfg(not(loom))]
-pub use runtime::{run, spawn, spawn_blocking, spawn_local, yield_now, Builder, Handle, Runtime, RuntimeMetrics};
+pub use runtime::{
+    run, spawn, spawn_blocking, spawn_local, yield_now, Builder, Handle, Runtime, RuntimeMetrics,
+};
 pub use task::{JoinError, JoinHandle};
 
 #[cfg(loom)]

@@ -6,7 +6,10 @@
 //! std lock is recovered: weft catches task panics before they can poison one of its locks).
 
 #[cfg(not(loom))]
-#[allow(unused_imports, reason = "the shim offers the full set; not every build uses each")]
+#[allow(
+    unused_imports,
+    reason = "the shim offers the full set; not every build uses each"
+)]
 mod imp {
     pub(crate) use std::sync::atomic::{
         fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -59,7 +62,10 @@ mod imp {
             g: MutexGuard<'a, T>,
             d: std::time::Duration,
         ) -> MutexGuard<'a, T> {
-            self.0.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner()).0
+            self.0
+                .wait_timeout(g, d)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
         }
         pub(crate) fn notify_one(&self) {
             self.0.notify_one()
@@ -90,7 +96,10 @@ mod imp {
 }
 
 #[cfg(loom)]
-#[allow(unused_imports, reason = "the shim offers the full set; not every build uses each")]
+#[allow(
+    unused_imports,
+    reason = "the shim offers the full set; not every build uses each"
+)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{

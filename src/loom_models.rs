@@ -4,7 +4,12 @@
 //! crossbeam-deque and mio are invisible to loom, so the deque and injector are the mock
 //! in `runtime/queue.rs`, and the parker blocks on a loom condvar instead of `epoll`.
 
-#![allow(missing_docs, missing_debug_implementations, unreachable_pub, reason = "test-only surface")]
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    reason = "test-only surface"
+)]
 
 #[path = "runtime/idle.rs"]
 mod idle;
@@ -73,7 +78,10 @@ impl Schedule for TaskSched {
         // The real scheduler goes on using `self` here (`notify_one`, `unpark`); so does this
         // (the lock stands in for `notify_one`'s SeqCst load of the idle state).
         let mut borrowed = self.0.borrowed.lock();
-        let i = borrowed.iter().position(|&a| a == addr).expect("registered above");
+        let i = borrowed
+            .iter()
+            .position(|&a| a == addr)
+            .expect("registered above");
         borrowed.swap_remove(i);
     }
     fn release(&self, task: NonNull<Header>) -> bool {
@@ -85,7 +93,10 @@ impl Drop for TaskSched {
     fn drop(&mut self) {
         let addr = self as *const TaskSched as usize;
         let borrowed = self.0.borrowed.lock().contains(&addr);
-        assert!(!borrowed, "a task cell was freed while `schedule` borrowed its scheduler handle (use after free)");
+        assert!(
+            !borrowed,
+            "a task cell was freed while `schedule` borrowed its scheduler handle (use after free)"
+        );
     }
 }
 
@@ -109,7 +120,10 @@ impl TestScheduler {
     pub fn new() -> Self {
         TestScheduler {
             inner: Arc::new(SchedInner {
-                queue: Mutex::new(RunQueue { tasks: VecDeque::new(), closed: false }),
+                queue: Mutex::new(RunQueue {
+                    tasks: VecDeque::new(),
+                    closed: false,
+                }),
                 owned: OwnedTasks::new(),
                 borrowed: Mutex::new(Vec::new()),
             }),
@@ -131,7 +145,8 @@ impl TestScheduler {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, notified, join) = task::new_task(fut, TaskSched(self.inner.clone()), task::next_id());
+        let (task, notified, join) =
+            task::new_task(fut, TaskSched(self.inner.clone()), task::next_id());
         match self.inner.owned.bind(task) {
             Ok(()) => {}
             Err(task) => task.shutdown(),
@@ -223,7 +238,10 @@ pub struct Thief {
 pub fn worker_queue() -> (Owner, Thief) {
     let deque = queue::Deque::new_fifo();
     let lifo = Arc::new(queue::LifoSlot::new());
-    let thief = Thief { stealer: deque.stealer(), lifo: lifo.clone() };
+    let thief = Thief {
+        stealer: deque.stealer(),
+        lifo: lifo.clone(),
+    };
     (Owner { deque, lifo }, thief)
 }
 

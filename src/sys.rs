@@ -57,7 +57,10 @@ pub(crate) fn set_listen_backlog(fd: BorrowedFd<'_>, backlog: libc::c_int) -> io
 /// True for the accept errors that mean "the process or the system is out of something"
 /// (descriptors, buffers, memory): retrying at once would spin, so callers back off.
 pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 /// True for accept errors about one connection (it died in the backlog, a firewall
@@ -90,17 +93,20 @@ pub(crate) fn is_transient_accept_error(e: &io::Error) -> bool {
 pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     #[cfg(target_os = "linux")]
     {
-        let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let pid =
+            libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: `pidfd_open(pid, flags)` takes two integers and touches no memory of ours.
         // The descriptor it returns is close-on-exec by definition.
-        let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) }).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ENOSYS) {
-                io::Error::from(io::ErrorKind::Unsupported)
-            } else {
-                e
-            }
-        })?;
-        let fd = RawFd::try_from(fd).map_err(|_| io::Error::other("pidfd_open returned an out-of-range descriptor"))?;
+        let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) })
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ENOSYS) {
+                    io::Error::from(io::ErrorKind::Unsupported)
+                } else {
+                    e
+                }
+            })?;
+        let fd = RawFd::try_from(fd)
+            .map_err(|_| io::Error::other("pidfd_open returned an out-of-range descriptor"))?;
         // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
         Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
@@ -129,7 +135,10 @@ pub(crate) fn signal_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Installs `handler` for `signum` (with `SA_RESTART`, so interrupted syscalls of other
 /// threads resume). The handler must be async-signal-safe.
-pub(crate) fn install_signal_handler(signum: libc::c_int, handler: extern "C" fn(libc::c_int)) -> io::Result<()> {
+pub(crate) fn install_signal_handler(
+    signum: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<()> {
     // SAFETY: `sigaction` is plain old data; all-zero is a valid (empty) value for it.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = handler as usize;

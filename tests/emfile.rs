@@ -31,7 +31,10 @@ fn exhaust() -> Vec<File> {
                 return files;
             }
         }
-        assert!(files.len() < 10_000, "the lowered limit did not take effect");
+        assert!(
+            files.len() < 10_000,
+            "the lowered limit did not take effect"
+        );
     }
 }
 
@@ -53,7 +56,9 @@ fn accept_under_emfile_reports_then_server_backs_off_and_recovers() {
         // 3. The listener reports EMFILE.
         let mut files = exhaust();
         files.pop();
-        let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
         let err = listener.accept().await.unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
         // Still reported, not skipped: the connection waits in the backlog.
@@ -70,13 +75,19 @@ fn accept_under_emfile_reports_then_server_backs_off_and_recovers() {
         writer.write(b"are you there?\n");
         writer.drain().await.unwrap();
         let early = weft::time::timeout(Duration::from_millis(300), reader.read_line()).await;
-        assert!(early.is_err(), "served with the descriptor table full: {early:?}");
+        assert!(
+            early.is_err(),
+            "served with the descriptor table full: {early:?}"
+        );
         assert!(server.is_serving());
 
         // ...and serves once descriptors are free again.
         drop(files);
         let reply = weft::time::timeout(Duration::from_secs(10), reader.read_line()).await;
-        assert_eq!(reply.expect("the server did not recover").unwrap(), b"are you there?\n");
+        assert_eq!(
+            reply.expect("the server did not recover").unwrap(),
+            b"are you there?\n"
+        );
         let (mut r2, mut w2) = open_connection(server.local_addr().unwrap()).await.unwrap();
         w2.write(b"and a new one\n");
         w2.drain().await.unwrap();

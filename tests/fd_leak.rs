@@ -49,14 +49,20 @@ fn descriptors_before_and_after_are_equal() {
 
         // Plain sockets, split and whole, a refused connect, UDP, Unix pairs.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut a = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let mut a = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
         let (b, _) = listener.accept().await.unwrap();
         let (mut br, bw) = b.into_split();
         write_all(&mut a, b"x").await.unwrap();
         drop((a, bw));
         assert_eq!(read_to_end(&mut br).await.unwrap(), b"x");
         drop((br, listener));
-        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
         assert!(TcpStream::connect(closed).await.is_err());
         let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         u.send_to(b"x", u.local_addr().unwrap()).await.unwrap();
@@ -64,9 +70,18 @@ fn descriptors_before_and_after_are_equal() {
         drop(UnixStream::pair().unwrap());
 
         // Children with all three pipes, waited, killed, and dropped running.
-        let out = shell("cat; echo err >&2").stdin(Stdio::piped()).output().await.unwrap();
+        let out = shell("cat; echo err >&2")
+            .stdin(Stdio::piped())
+            .output()
+            .await
+            .unwrap();
         assert!(out.status.success());
-        let mut child = shell("sleep 100").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = shell("sleep 100")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         child.kill().unwrap();
         child.wait().await.unwrap();
         drop(child);

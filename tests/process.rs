@@ -31,7 +31,14 @@ fn two_hundred_concurrent_children_each_with_its_output_and_exit_code() {
     let _serial = serial();
     rt(2).block_on(async {
         let children: Vec<_> = (0..200)
-            .map(|i| weft::spawn(async move { shell("echo $0; exit 3").arg(format!("child-{i}")).output().await }))
+            .map(|i| {
+                weft::spawn(async move {
+                    shell("echo $0; exit 3")
+                        .arg(format!("child-{i}"))
+                        .output()
+                        .await
+                })
+            })
             .collect();
         for (i, c) in children.into_iter().enumerate() {
             let out = bounded("a child", c).await.unwrap().unwrap();
@@ -46,16 +53,26 @@ fn two_hundred_concurrent_children_each_with_its_output_and_exit_code() {
 const TEN_MIB: usize = 10 * 1024 * 1024;
 
 fn yes_pattern(word: &str, len: usize) -> Vec<u8> {
-    format!("{word}\n").into_bytes().into_iter().cycle().take(len).collect()
+    format!("{word}\n")
+        .into_bytes()
+        .into_iter()
+        .cycle()
+        .take(len)
+        .collect()
 }
 
 #[test]
 fn ten_mib_on_stdout_read_while_the_child_writes() {
     let _serial = serial();
     rt(2).block_on(async {
-        let mut child = shell(&format!("yes abcdefghi | head -c {TEN_MIB}")).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = shell(&format!("yes abcdefghi | head -c {TEN_MIB}"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut stdout = child.stdout.take().unwrap();
-        let got = bounded("reading stdout", read_to_end(&mut stdout)).await.unwrap();
+        let got = bounded("reading stdout", read_to_end(&mut stdout))
+            .await
+            .unwrap();
         assert_eq!(got.len(), TEN_MIB);
         assert!(got == yes_pattern("abcdefghi", TEN_MIB));
         assert!(child.wait().await.unwrap().success());
@@ -74,8 +91,14 @@ fn output_drains_both_pipes_concurrently() {
         ] {
             let out = bounded("output()", shell(&script).output()).await.unwrap();
             assert!(out.status.success());
-            assert!(out.stdout == yes_pattern("out", TEN_MIB), "stdout of {script}");
-            assert!(out.stderr == yes_pattern("err", TEN_MIB), "stderr of {script}");
+            assert!(
+                out.stdout == yes_pattern("out", TEN_MIB),
+                "stdout of {script}"
+            );
+            assert!(
+                out.stderr == yes_pattern("err", TEN_MIB),
+                "stderr of {script}"
+            );
         }
     });
 }
@@ -84,7 +107,11 @@ fn output_drains_both_pipes_concurrently() {
 fn stdin_pipe_reaches_the_child_and_close_gives_it_eof() {
     let _serial = serial();
     rt(2).block_on(async {
-        let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let mut stdout = child.stdout.take().unwrap();
         let input: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -105,7 +132,11 @@ fn stdin_pipe_reaches_the_child_and_close_gives_it_eof() {
 fn wait_closes_stdin_first() {
     let _serial = serial();
     rt(1).block_on(async {
-        let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let mut child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         assert!(bounded("wait", child.wait()).await.unwrap().success());
         assert!(child.stdin.is_none());
     });
@@ -135,7 +166,10 @@ fn status_and_exit_codes() {
     rt(1).block_on(async {
         assert_eq!(shell("exit 0").status().await.unwrap().code(), Some(0));
         assert_eq!(shell("exit 255").status().await.unwrap().code(), Some(255));
-        assert_eq!(shell("kill -TERM $$").status().await.unwrap().signal(), Some(libc::SIGTERM));
+        assert_eq!(
+            shell("kill -TERM $$").status().await.unwrap().signal(),
+            Some(libc::SIGTERM)
+        );
     });
 }
 
@@ -143,9 +177,14 @@ fn status_and_exit_codes() {
 fn a_missing_program_is_not_found() {
     let _serial = serial();
     rt(1).block_on(async {
-        let err = Command::new("/definitely/not/a/program").spawn().unwrap_err();
+        let err = Command::new("/definitely/not/a/program")
+            .spawn()
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        let err = Command::new("weft-no-such-program-on-path").output().await.unwrap_err();
+        let err = Command::new("weft-no-such-program-on-path")
+            .output()
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
     });
 }
@@ -198,7 +237,11 @@ fn child_count() -> usize {
         .unwrap()
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter(|stat| stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(1)) == Some(me.as_str()))
+        .filter(|stat| {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
+                == Some(me.as_str())
+        })
         .count()
 }
 
@@ -225,7 +268,10 @@ fn debug_output_names_the_parts() {
     rt(1).block_on(async {
         let mut child = Command::new("true").stdout(Stdio::piped()).spawn().unwrap();
         let debug = format!("{child:?}");
-        assert!(debug.contains("Child") && debug.contains("ChildStdout"), "{debug}");
+        assert!(
+            debug.contains("Child") && debug.contains("ChildStdout"),
+            "{debug}"
+        );
         // Where the kernel offers pidfds, exits are watched through one, not a timer.
         // SAFETY: pidfd_open(own pid, 0) only returns a descriptor, closed right away.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };

@@ -18,11 +18,18 @@ fn timer_fallback_waits_kills_and_reaps() {
         assert_eq!(child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
 
         let children: Vec<_> = (0..50)
-            .map(|i| weft::spawn(async move { shell("echo $0; exit 3").arg(i.to_string()).output().await }))
+            .map(|i| {
+                weft::spawn(
+                    async move { shell("echo $0; exit 3").arg(i.to_string()).output().await },
+                )
+            })
             .collect();
         for (i, c) in children.into_iter().enumerate() {
             let out = c.await.unwrap().unwrap();
-            assert_eq!((out.stdout, out.status.code()), (format!("{i}\n").into_bytes(), Some(3)));
+            assert_eq!(
+                (out.stdout, out.status.code()),
+                (format!("{i}\n").into_bytes(), Some(3))
+            );
         }
     });
     assert_eq!(zombie_children(), Vec::<u32>::new());

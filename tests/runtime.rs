@@ -11,14 +11,18 @@ use std::time::{Duration, Instant};
 use weft::{Builder, Runtime};
 
 fn rt(workers: usize) -> Runtime {
-    Builder::multi_thread().worker_threads(workers).build().unwrap()
+    Builder::multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
 }
 
 #[test]
 fn hundred_thousand_tasks_from_four_threads_run_exactly_once() {
     let rt = rt(2);
     const PER_THREAD: usize = 25_000;
-    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..4 * PER_THREAD).map(|_| AtomicUsize::new(0)).collect());
+    let runs: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..4 * PER_THREAD).map(|_| AtomicUsize::new(0)).collect());
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let handle = rt.handle();
@@ -37,7 +41,10 @@ fn hundred_thousand_tasks_from_four_threads_run_exactly_once() {
             })
         })
         .collect();
-    let handles: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let handles: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     let ids = rt.block_on(async move {
         let mut ids = Vec::with_capacity(handles.len());
         for h in handles {
@@ -69,7 +76,9 @@ fn spawn_local_task_with_rc_is_woken_from_another_thread() {
             .await;
             *rc + 1
         });
-        let waker = weft::spawn_blocking(move || rx.recv().unwrap()).await.unwrap();
+        let waker = weft::spawn_blocking(move || rx.recv().unwrap())
+            .await
+            .unwrap();
         let t = std::thread::spawn(move || {
             flag.store(true, Ordering::Release);
             waker.wake();
@@ -182,7 +191,10 @@ fn timer_on_a_busy_worker_is_served_by_its_peer() {
         .unwrap()
         .await
     });
-    assert!(saw_flag, "the busy worker's timer was stranded until the busy loop gave up");
+    assert!(
+        saw_flag,
+        "the busy worker's timer was stranded until the busy loop gave up"
+    );
     assert!(sleeper_done);
 }
 
@@ -220,7 +232,9 @@ fn current_thread_runs_everything_on_the_caller() {
     let rt = Builder::current_thread().build().unwrap();
     let me = std::thread::current().id();
     let ids = rt.block_on(async move {
-        let hs: Vec<_> = (0..100).map(|_| weft::spawn(async { std::thread::current().id() })).collect();
+        let hs: Vec<_> = (0..100)
+            .map(|_| weft::spawn(async { std::thread::current().id() }))
+            .collect();
         let mut ids = Vec::new();
         for h in hs {
             ids.push(h.await.unwrap());
@@ -233,14 +247,21 @@ fn current_thread_runs_everything_on_the_caller() {
 
 #[test]
 fn worker_threads_zero_is_an_error() {
-    let err = Builder::multi_thread().worker_threads(0).build().unwrap_err();
+    let err = Builder::multi_thread()
+        .worker_threads(0)
+        .build()
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }
 
 #[test]
 fn spawn_outside_a_runtime_panics_with_a_message() {
     let err = std::panic::catch_unwind(|| weft::spawn(async {})).unwrap_err();
-    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| err.downcast_ref::<String>().cloned()).unwrap();
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap();
     assert!(msg.contains("outside a weft runtime"), "{msg}");
 }
 
@@ -321,7 +342,10 @@ fn yield_now_lets_other_tasks_run() {
         let v = log.lock().unwrap().clone();
         v
     });
-    assert_eq!(order, vec![('a', 0), ('b', 0), ('a', 1), ('b', 1), ('a', 2), ('b', 2)]);
+    assert_eq!(
+        order,
+        vec![('a', 0), ('b', 0), ('a', 1), ('b', 1), ('a', 2), ('b', 2)]
+    );
 }
 
 #[test]
@@ -329,12 +353,16 @@ fn spawn_blocking_runs_off_the_workers_and_propagates_panics() {
     let rt = rt(2);
     rt.block_on(async {
         let worker_names: Vec<_> = (0..64)
-            .map(|_| weft::spawn_blocking(|| std::thread::current().name().unwrap_or("").to_string()))
+            .map(|_| {
+                weft::spawn_blocking(|| std::thread::current().name().unwrap_or("").to_string())
+            })
             .collect();
         for h in worker_names {
             assert!(h.await.unwrap().contains("-blocking-"));
         }
-        let err = weft::spawn_blocking(|| panic!("blocking boom")).await.unwrap_err();
+        let err = weft::spawn_blocking(|| panic!("blocking boom"))
+            .await
+            .unwrap_err();
         assert!(err.is_panic());
     });
 }
@@ -363,12 +391,18 @@ fn handle_current_inside_and_outside() {
     let rt = rt(2);
     rt.block_on(async {
         let h = weft::Handle::current();
-        let from_task = weft::spawn(async { weft::Handle::try_current().is_some() }).await.unwrap();
+        let from_task = weft::spawn(async { weft::Handle::try_current().is_some() })
+            .await
+            .unwrap();
         assert!(from_task);
         assert_eq!(h.spawn(async { 3 }).await.unwrap(), 3);
     });
     let err = std::panic::catch_unwind(weft::Handle::current).unwrap_err();
-    let msg = err.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| err.downcast_ref::<String>().cloned()).unwrap();
+    let msg = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap();
     assert!(msg.contains("outside a weft runtime"), "{msg}");
 }
 
@@ -391,7 +425,9 @@ fn metrics_count_polls_steals_and_alive_tasks() {
     let rt = rt(2);
     rt.block_on(async {
         weft::spawn(async {
-            let hs: Vec<_> = (0..5_000).map(|_| weft::spawn(async { std::hint::black_box(0) })).collect();
+            let hs: Vec<_> = (0..5_000)
+                .map(|_| weft::spawn(async { std::hint::black_box(0) }))
+                .collect();
             for h in hs {
                 h.await.unwrap();
             }
@@ -410,16 +446,26 @@ fn metrics_count_polls_steals_and_alive_tasks() {
 
 #[test]
 fn pinned_named_workers_run_tasks() {
-    let rt = Builder::multi_thread().worker_threads(2).pin_to_cores(true).thread_name("pinned").build().unwrap();
+    let rt = Builder::multi_thread()
+        .worker_threads(2)
+        .pin_to_cores(true)
+        .thread_name("pinned")
+        .build()
+        .unwrap();
     let names = rt.block_on(async {
-        let hs: Vec<_> = (0..200).map(|_| weft::spawn(async { std::thread::current().name().unwrap().to_string() })).collect();
+        let hs: Vec<_> = (0..200)
+            .map(|_| weft::spawn(async { std::thread::current().name().unwrap().to_string() }))
+            .collect();
         let mut names = Vec::new();
         for h in hs {
             names.push(h.await.unwrap());
         }
         names
     });
-    assert!(names.iter().all(|n| n.starts_with("pinned-worker-")), "{names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("pinned-worker-")),
+        "{names:?}"
+    );
 }
 
 #[test]

@@ -46,10 +46,17 @@ fn ctrl_c_by_kill_int_wakes_every_waiting_task() {
                 })
             })
             .collect();
-        eventually("the waiters never started", || ready.load(Ordering::SeqCst) == 8).await;
+        eventually("the waiters never started", || {
+            ready.load(Ordering::SeqCst) == 8
+        })
+        .await;
         assert_eq!(done.load(Ordering::SeqCst), 0);
         // `kill -INT <pid>`, as a user would send it.
-        let status = std::process::Command::new("kill").arg("-INT").arg(std::process::id().to_string()).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .arg("-INT")
+            .arg(std::process::id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         for w in waiters {
             w.await.unwrap();
@@ -73,7 +80,10 @@ fn ctrl_c_only_sees_signals_after_it_was_created() {
         first.await.unwrap();
         let late = weft::signal::ctrl_c();
         let res = weft::time::timeout(Duration::from_millis(50), late).await;
-        assert!(res.is_err(), "a ctrl_c() created after the signal completed");
+        assert!(
+            res.is_err(),
+            "a ctrl_c() created after the signal completed"
+        );
     });
 }
 
@@ -86,7 +96,9 @@ fn unix_signal_listeners_are_per_kind_and_wake_other_tasks() {
         send(libc::SIGUSR1);
         usr1.recv().await;
         // USR2 did not fire: its listener is still pending.
-        assert!(weft::time::timeout(Duration::from_millis(50), usr2.recv()).await.is_err());
+        assert!(weft::time::timeout(Duration::from_millis(50), usr2.recv())
+            .await
+            .is_err());
         send(libc::SIGUSR2);
         usr2.recv().await;
         // A listener in another task, woken from the dispatch thread.

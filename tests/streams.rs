@@ -13,7 +13,9 @@ use weft::net::TcpStream;
 
 /// The notes' `handle_echo`: read to the end, send it back, close.
 async fn handle_echo(mut reader: StreamReader, mut writer: StreamWriter) {
-    let Ok(data) = reader.read_to_end().await else { return };
+    let Ok(data) = reader.read_to_end().await else {
+        return;
+    };
     writer.write(&data);
     let _ = writer.drain().await;
     let _ = writer.close().await;
@@ -212,12 +214,19 @@ fn a_panicking_handler_fails_only_its_connection() {
         let (mut r, mut w) = open_connection(addr).await.unwrap();
         w.write(b"panic\n");
         w.drain().await.unwrap();
-        assert_eq!(r.read_to_end().await.unwrap(), b"", "the panicked handler's connection is closed");
+        assert_eq!(
+            r.read_to_end().await.unwrap(),
+            b"",
+            "the panicked handler's connection is closed"
+        );
         let (mut r, mut w) = open_connection(addr).await.unwrap();
         w.write(b"fine\n");
         w.drain().await.unwrap();
         assert_eq!(r.read_line().await.unwrap(), b"fine\n");
-        eventually("connections never finished", || server.open_connections() == 0).await;
+        eventually("connections never finished", || {
+            server.open_connections() == 0
+        })
+        .await;
         assert!(server.is_serving());
     });
 }
@@ -236,7 +245,9 @@ fn writer_knows_the_peer_and_nodelay_is_set() {
         )
         .await
         .unwrap();
-        let client = TcpStream::connect(server.local_addr().unwrap()).await.unwrap();
+        let client = TcpStream::connect(server.local_addr().unwrap())
+            .await
+            .unwrap();
         let client_addr = client.local_addr().unwrap();
         let (_r, w) = open_connection(server.local_addr().unwrap()).await.unwrap();
         assert_eq!(w.peer_addr().unwrap(), server.local_addr().unwrap());
@@ -269,7 +280,10 @@ fn from_listener_and_debug() {
         let server = Server::from_listener(listener, handle_echo).unwrap();
         assert_eq!(server.local_addr().unwrap(), addr);
         let debug = format!("{server:?}");
-        assert!(debug.contains("Server") && debug.contains(&addr.to_string()), "{debug}");
+        assert!(
+            debug.contains("Server") && debug.contains(&addr.to_string()),
+            "{debug}"
+        );
         let (mut r, mut w) = open_connection(addr).await.unwrap();
         w.write(b"x");
         w.close().await.unwrap();

@@ -754,7 +754,10 @@ mod sync_only {
         drop(tx);
         assert_eq!(rx.wakes(), 1);
         assert_eq!(rx.ready(), Err(RecvError));
-        assert_eq!(RecvError.to_string(), "oneshot sender dropped without sending a value");
+        assert_eq!(
+            RecvError.to_string(),
+            "oneshot sender dropped without sending a value"
+        );
     }
 
     #[test]
@@ -844,13 +847,20 @@ mod sync_only {
         let mut waiting = Probe::new(tx.send(drops.guard()));
         waiting.pending();
         drop(rx);
-        assert_eq!(drops.dropped(), 1, "the queued value dropped with the receiver");
+        assert_eq!(
+            drops.dropped(),
+            1,
+            "the queued value dropped with the receiver"
+        );
         assert_eq!(waiting.wakes(), 1);
         let SendError(back) = waiting.ready().unwrap_err();
         drop(back);
         assert_eq!(drops.dropped(), 2);
         assert!(tx.is_closed());
-        assert!(matches!(tx.try_send(drops.guard()), Err(TrySendError::Closed(_))));
+        assert!(matches!(
+            tx.try_send(drops.guard()),
+            Err(TrySendError::Closed(_))
+        ));
         assert_eq!(drops.dropped(), 3);
         assert_eq!(
             block_on(tx.send(drops.guard())).unwrap_err().to_string(),

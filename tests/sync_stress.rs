@@ -27,7 +27,10 @@ impl Seen {
     }
 
     fn mark(&self, item: usize) {
-        assert!(!self.0[item].swap(true, Ordering::Relaxed), "item {item} delivered twice");
+        assert!(
+            !self.0[item].swap(true, Ordering::Relaxed),
+            "item {item} delivered twice"
+        );
     }
 
     fn all(&self) -> bool {
@@ -152,7 +155,10 @@ fn sync_semaphore_never_admits_more_than_its_permits() {
     assert_eq!(admitted, TASKS * ROUNDS);
     assert_eq!(inside.load(Ordering::SeqCst), 0);
     let most = most.load(Ordering::SeqCst);
-    assert!((1..=PERMITS).contains(&most), "{most} tasks held {PERMITS} permits at once");
+    assert!(
+        (1..=PERMITS).contains(&most),
+        "{most} tasks held {PERMITS} permits at once"
+    );
 }
 
 #[test]

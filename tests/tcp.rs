@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use util::net::{close, echo, pattern, raise_fd_limit, read_exact, read_some, read_to_end, rt, set_linger_zero, write_all, Rng, PATTERN_LEN};
+use util::net::{
+    close, echo, pattern, raise_fd_limit, read_exact, read_some, read_to_end, rt, set_linger_zero,
+    write_all, Rng, PATTERN_LEN,
+};
 use weft::net::{TcpListener, TcpStream};
 
 /// Accepts forever, echoing each connection in its own task until the peer half-closes.
@@ -79,10 +82,17 @@ fn thousand_connections_echo_hundred_random_messages_each() {
                         let size = rng.range(1, 64 * 1024);
                         let off = rng.range(0, PATTERN_LEN - size);
                         read_exact(&mut r, &mut buf[..size]).await?;
-                        assert!(buf[..size] == pattern[off..off + size], "connection {conn}, message {i}: bytes differ");
+                        assert!(
+                            buf[..size] == pattern[off..off + size],
+                            "connection {conn}, message {i}: bytes differ"
+                        );
                         bytes += size;
                     }
-                    assert_eq!(read_some(&mut r, &mut buf).await?, 0, "connection {conn}: data after the last message");
+                    assert_eq!(
+                        read_some(&mut r, &mut buf).await?,
+                        0,
+                        "connection {conn}: data after the last message"
+                    );
                     writer.await.unwrap()?;
                     io::Result::Ok(bytes)
                 })
@@ -108,7 +118,11 @@ fn thousand_connections_echo_hundred_random_messages_each() {
         })
         .sum();
     assert_eq!(total, expected);
-    eprintln!("1000x100 echo: {} MiB each way in {:?}", total >> 20, started.elapsed());
+    eprintln!(
+        "1000x100 echo: {} MiB each way in {:?}",
+        total >> 20,
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -203,12 +217,21 @@ fn reset_mid_transfer_fails_only_that_connection() {
         // Wait (bounded) for the flooding handler to see its error.
         let deadline = Instant::now() + Duration::from_secs(10);
         while errors.lock().unwrap().is_empty() {
-            assert!(Instant::now() < deadline, "the flooding handler never saw the reset");
+            assert!(
+                Instant::now() < deadline,
+                "the flooding handler never saw the reset"
+            );
             weft::time::sleep(Duration::from_millis(5)).await;
         }
         let kinds = errors.lock().unwrap().clone();
         assert_eq!(kinds.len(), 1, "{kinds:?}");
-        assert!(matches!(kinds[0], io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe), "{kinds:?}");
+        assert!(
+            matches!(
+                kinds[0],
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "{kinds:?}"
+        );
         roundtrip(&mut steady, b"after").await;
 
         // The steady connection closes cleanly: its handler ends without an error.
@@ -216,7 +239,10 @@ fn reset_mid_transfer_fails_only_that_connection() {
         assert_eq!(read_to_end(&mut steady).await.unwrap(), b"");
         let deadline = Instant::now() + Duration::from_secs(10);
         while finished.load(Ordering::SeqCst) < 2 {
-            assert!(Instant::now() < deadline, "the steady handler never finished");
+            assert!(
+                Instant::now() < deadline,
+                "the steady handler never finished"
+            );
             weft::time::sleep(Duration::from_millis(2)).await;
         }
         assert_eq!(errors.lock().unwrap().len(), 1);
@@ -235,7 +261,9 @@ async fn roundtrip(s: &mut TcpStream, msg: &[u8]) {
 fn read_after_peer_reset_is_connection_reset() {
     rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
         set_linger_zero(std::os::fd::AsRawFd::as_raw_fd(&client));
         drop(client);
@@ -260,7 +288,10 @@ fn split_halves_on_two_workers_at_once() {
             started.fetch_add(1, Ordering::SeqCst);
             let deadline = Instant::now() + Duration::from_secs(10);
             while started.load(Ordering::SeqCst) < 2 {
-                assert!(Instant::now() < deadline, "the other half's task never started");
+                assert!(
+                    Instant::now() < deadline,
+                    "the other half's task never started"
+                );
                 std::thread::yield_now();
             }
             std::thread::current().id()
@@ -314,7 +345,10 @@ fn addresses_and_options() {
         client.set_nodelay(true).unwrap();
         assert!(client.nodelay().unwrap());
         let debug = format!("{client:?}");
-        assert!(debug.contains("TcpStream") && debug.contains(&addr.to_string()), "{debug}");
+        assert!(
+            debug.contains("TcpStream") && debug.contains(&addr.to_string()),
+            "{debug}"
+        );
     });
 }
 
@@ -333,7 +367,9 @@ fn connect_to_a_closed_port_is_refused() {
 fn bind_to_a_used_port_is_addr_in_use() {
     rt(1).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let err = TcpListener::bind(listener.local_addr().unwrap()).await.unwrap_err();
+        let err = TcpListener::bind(listener.local_addr().unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     });
 }
@@ -342,19 +378,32 @@ fn bind_to_a_used_port_is_addr_in_use() {
 #[test]
 fn names_resolve_on_the_blocking_pool_addresses_do_not() {
     // Idle blocking threads must not time out before they are counted.
-    let rt = weft::Builder::multi_thread().worker_threads(1).thread_keep_alive(Duration::from_secs(3600)).build().unwrap();
+    let rt = weft::Builder::multi_thread()
+        .worker_threads(1)
+        .thread_keep_alive(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let _a = TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+        let _a = TcpStream::connect(format!("127.0.0.1:{port}"))
+            .await
+            .unwrap();
         let _b = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let _c = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let _c = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
         assert_eq!(weft::Handle::current().blocking_threads(), 0);
         // "localhost" may also resolve to ::1, where nobody listens: each address is tried.
-        let d = TcpStream::connect(format!("localhost:{port}")).await.unwrap();
+        let d = TcpStream::connect(format!("localhost:{port}"))
+            .await
+            .unwrap();
         assert_eq!(weft::Handle::current().blocking_threads(), 1);
         assert_eq!(d.peer_addr().unwrap(), listener.local_addr().unwrap());
-        let addrs: Vec<_> = weft::net::lookup_host(("localhost", port)).await.unwrap().collect();
+        let addrs: Vec<_> = weft::net::lookup_host(("localhost", port))
+            .await
+            .unwrap()
+            .collect();
         assert!(addrs.contains(&listener.local_addr().unwrap()), "{addrs:?}");
     });
 }
@@ -362,7 +411,9 @@ fn names_resolve_on_the_blocking_pool_addresses_do_not() {
 #[test]
 fn unresolvable_name_is_an_error_not_a_panic() {
     rt(1).block_on(async {
-        let err = TcpStream::connect("no-such-host.invalid:80").await.unwrap_err();
+        let err = TcpStream::connect("no-such-host.invalid:80")
+            .await
+            .unwrap_err();
         assert_ne!(err.kind(), io::ErrorKind::Other, "{err}");
         let err = TcpStream::connect("not an address").await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");

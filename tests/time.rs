@@ -13,7 +13,11 @@ fn sleep_never_completes_early() {
         for ms in [0u64, 1, 2, 5, 13] {
             let start = Instant::now();
             sleep(Duration::from_millis(ms)).await;
-            assert!(start.elapsed() >= Duration::from_millis(ms), "slept {:?} for {ms} ms", start.elapsed());
+            assert!(
+                start.elapsed() >= Duration::from_millis(ms),
+                "slept {:?} for {ms} ms",
+                start.elapsed()
+            );
         }
         let deadline = Instant::now() + Duration::from_millis(3);
         sleep_until(deadline).await;
@@ -69,7 +73,10 @@ fn timeout_drops_inner_future_before_returning_elapsed() {
         })
         .await;
         assert!(res.is_err());
-        assert!(dropped.load(Ordering::SeqCst), "inner future still alive after Elapsed");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "inner future still alive after Elapsed"
+        );
         let e = res.unwrap_err();
         assert_eq!(e.to_string(), "deadline has elapsed");
         let io: std::io::Error = e.into();

@@ -69,7 +69,9 @@ fn connected_sockets_send_and_recv() {
 fn a_datagram_longer_than_the_buffer_is_truncated() {
     rt(1).block_on(async {
         let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        s.send_to(b"0123456789", s.local_addr().unwrap()).await.unwrap();
+        s.send_to(b"0123456789", s.local_addr().unwrap())
+            .await
+            .unwrap();
         let mut buf = [0; 4];
         let (n, _) = s.recv_from(&mut buf).await.unwrap();
         assert_eq!((n, &buf), (4, b"0123"));
@@ -91,7 +93,9 @@ fn names_and_std_sockets() {
         let s = UdpSocket::bind("localhost:0").await.unwrap();
         assert!(s.local_addr().unwrap().ip().is_loopback());
         let t = UdpSocket::from_std(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).unwrap();
-        t.send_to(b"hi", ("127.0.0.1", s.local_addr().unwrap().port())).await.ok();
+        t.send_to(b"hi", ("127.0.0.1", s.local_addr().unwrap().port()))
+            .await
+            .ok();
         s.set_broadcast(true).unwrap();
         assert!(s.broadcast().unwrap());
         assert!(format!("{t:?}").contains("UdpSocket"));

@@ -32,7 +32,10 @@ fn echo_over_a_socket_file_with_many_clients() {
     let path = dir.0.join("echo.sock");
     rt(2).block_on(async {
         let listener = UnixListener::bind(&path).unwrap();
-        assert_eq!(listener.local_addr().unwrap().as_pathname(), Some(path.as_path()));
+        assert_eq!(
+            listener.local_addr().unwrap().as_pathname(),
+            Some(path.as_path())
+        );
         drop(weft::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
@@ -103,14 +106,23 @@ fn errors() {
     let dir = TempDir::new("errors");
     rt(1).block_on(async {
         let missing = dir.0.join("missing.sock");
-        assert_eq!(UnixStream::connect(&missing).await.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            UnixStream::connect(&missing).await.unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
         let path = dir.0.join("taken.sock");
         let _listener = UnixListener::bind(&path).unwrap();
-        assert_eq!(UnixListener::bind(&path).unwrap_err().kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(
+            UnixListener::bind(&path).unwrap_err().kind(),
+            io::ErrorKind::AddrInUse
+        );
         // A stale socket file with no listener: refused.
         let stale = dir.0.join("stale.sock");
         drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-        assert_eq!(UnixStream::connect(&stale).await.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            UnixStream::connect(&stale).await.unwrap_err().kind(),
+            io::ErrorKind::ConnectionRefused
+        );
     });
 }
 
@@ -119,8 +131,10 @@ fn from_std() {
     let dir = TempDir::new("std");
     let path = dir.0.join("std.sock");
     rt(1).block_on(async {
-        let listener = UnixListener::from_std(std::os::unix::net::UnixListener::bind(&path).unwrap()).unwrap();
-        let mut client = UnixStream::from_std(std::os::unix::net::UnixStream::connect(&path).unwrap()).unwrap();
+        let listener =
+            UnixListener::from_std(std::os::unix::net::UnixListener::bind(&path).unwrap()).unwrap();
+        let mut client =
+            UnixStream::from_std(std::os::unix::net::UnixStream::connect(&path).unwrap()).unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
         write_all(&mut client, b"std").await.unwrap();
         let mut buf = [0; 3];

@@ -45,18 +45,39 @@ fn main() {
         std::process::exit(0);
     }
     let exe = std::env::current_exe().expect("own executable");
-    println!("idle_task_memory: {TASKS} parked tasks, {WORKERS} workers, one process per measurement");
-    println!("{:<10} {:<8} {:>14} {:>14} {:>12}", "variant", "runtime", "RSS before", "RSS after", "bytes/task");
+    println!(
+        "idle_task_memory: {TASKS} parked tasks, {WORKERS} workers, one process per measurement"
+    );
+    println!(
+        "{:<10} {:<8} {:>14} {:>14} {:>12}",
+        "variant", "runtime", "RSS before", "RSS after", "bytes/task"
+    );
     for variant in VARIANTS {
         for runtime in RUNTIMES {
-            let out = Command::new(&exe).args(["--child", runtime, variant]).output().expect("run child");
-            assert!(out.status.success(), "child {runtime} {variant} failed: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(&exe)
+                .args(["--child", runtime, variant])
+                .output()
+                .expect("run child");
+            assert!(
+                out.status.success(),
+                "child {runtime} {variant} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let stdout = String::from_utf8(out.stdout).expect("utf-8");
-            let rss: Vec<usize> = stdout.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-            let [before, after] = rss[..] else { panic!("child printed {stdout:?}") };
+            let rss: Vec<usize> = stdout
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            let [before, after] = rss[..] else {
+                panic!("child printed {stdout:?}")
+            };
             let per_task = (after as f64 - before as f64) / TASKS as f64;
             let mib = |b: usize| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0));
-            println!("{variant:<10} {runtime:<8} {:>14} {:>14} {per_task:>12.1}", mib(before), mib(after));
+            println!(
+                "{variant:<10} {runtime:<8} {:>14} {:>14} {per_task:>12.1}",
+                mib(before),
+                mib(after)
+            );
         }
     }
 }
@@ -118,7 +139,12 @@ fn measure<R: Rt>(variant: &str) -> (usize, usize) {
 /// Resident set size of this process: `/proc/self/statm` field 2 (pages) times the page size.
 fn rss_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: usize = statm.split_whitespace().nth(1).expect("resident field").parse().expect("page count");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .expect("resident field")
+        .parse()
+        .expect("page count");
     pages * page_size()
 }
 
@@ -135,8 +161,15 @@ fn page_size() -> usize {
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .expect("VmRSS in /proc/self/status");
-        let pages: usize = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("statm");
+        let pages: usize = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .expect("statm");
         let ratio = kib * 1024 / pages.max(1);
-        [4096, 16384, 65536].into_iter().min_by_key(|p: &usize| p.abs_diff(ratio)).expect("non-empty")
+        [4096, 16384, 65536]
+            .into_iter()
+            .min_by_key(|p: &usize| p.abs_diff(ratio))
+            .expect("non-empty")
     })
 }

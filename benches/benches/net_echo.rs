@@ -140,17 +140,26 @@ async fn weft_stream_conn(mut reader: weft::io::StreamReader, mut writer: weft::
 }
 
 fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
-    let rt = weft::Builder::multi_thread().worker_threads(workers).build().expect("weft runtime");
+    let rt = weft::Builder::multi_thread()
+        .worker_threads(workers)
+        .build()
+        .expect("weft runtime");
     let (tx, rx) = mpsc::channel();
     // The accept loop is a task, as `start_server` makes it: it binds on a worker.
     let _accept = rt.spawn(async move {
         if kind == Kind::WeftStreams {
-            let server = weft::io::start_server(weft_stream_conn, "127.0.0.1:0").await.expect("bind");
-            tx.send(server.local_addr().expect("local_addr").port()).expect("port");
+            let server = weft::io::start_server(weft_stream_conn, "127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(server.local_addr().expect("local_addr").port())
+                .expect("port");
             let _ = server.serve_forever().await;
         } else {
-            let listener = weft::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            tx.send(listener.local_addr().expect("local_addr").port()).expect("port");
+            let listener = weft::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("local_addr").port())
+                .expect("port");
             while let Ok((s, _)) = listener.accept().await {
                 let _conn = weft::spawn(weft_conn(s));
             }
@@ -204,8 +213,11 @@ fn tokio_server(workers: usize, spin_task: bool, secs: f64) -> ! {
         .expect("tokio runtime");
     let (tx, rx) = mpsc::channel();
     rt.spawn(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        tx.send(listener.local_addr().expect("local_addr").port()).expect("port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        tx.send(listener.local_addr().expect("local_addr").port())
+            .expect("port");
         while let Ok((s, _)) = listener.accept().await {
             tokio::spawn(tokio_conn(s));
         }
@@ -247,14 +259,23 @@ fn write_some(stream: &mut mio::net::TcpStream, data: &[u8]) -> io::Result<usize
 
 /// Serves one connection after an event: flush what is pending, then read until
 /// `WouldBlock`, echoing each read. `Ok(false)`: the connection is finished.
-fn mio_drive(c: &mut MioConn, buf: &mut [u8], registry: &mio::Registry, token: mio::Token) -> io::Result<bool> {
+fn mio_drive(
+    c: &mut MioConn,
+    buf: &mut [u8],
+    registry: &mio::Registry,
+    token: mio::Token,
+) -> io::Result<bool> {
     use mio::Interest;
     loop {
         if c.sent < c.pending.len() {
             c.sent += write_some(&mut c.stream, &c.pending[c.sent..])?;
             if c.sent < c.pending.len() {
                 if !c.want_write {
-                    registry.reregister(&mut c.stream, token, Interest::READABLE | Interest::WRITABLE)?;
+                    registry.reregister(
+                        &mut c.stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    )?;
                     c.want_write = true;
                 }
                 return Ok(true); // no reading while the peer does not take our writes
@@ -287,8 +308,11 @@ fn mio_server(secs: f64) -> ! {
     use mio::{Events, Interest, Poll, Token};
     const LISTENER: Token = Token(usize::MAX);
     let mut poll = Poll::new().expect("poll");
-    let mut listener = mio::net::TcpListener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-    poll.registry().register(&mut listener, LISTENER, Interest::READABLE).expect("register");
+    let mut listener =
+        mio::net::TcpListener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .expect("register");
     let port = listener.local_addr().expect("local_addr").port();
     std::thread::spawn(move || {
         let mut events = Events::with_capacity(1024);
@@ -308,12 +332,22 @@ fn mio_server(secs: f64) -> ! {
                                 let _ = stream.set_nodelay(true);
                                 let token = Token(next);
                                 next += 1;
-                                poll.registry().register(&mut stream, token, Interest::READABLE).expect("register");
-                                let c = MioConn { stream, pending: Vec::new(), sent: 0, want_write: false };
+                                poll.registry()
+                                    .register(&mut stream, token, Interest::READABLE)
+                                    .expect("register");
+                                let c = MioConn {
+                                    stream,
+                                    pending: Vec::new(),
+                                    sent: 0,
+                                    want_write: false,
+                                };
                                 conns.insert(token.0, c);
                                 // Data may already be there: serve it now (edge-triggered).
                                 let c = conns.get_mut(&token.0).expect("just inserted");
-                                if !matches!(mio_drive(c, &mut buf, poll.registry(), token), Ok(true)) {
+                                if !matches!(
+                                    mio_drive(c, &mut buf, poll.registry(), token),
+                                    Ok(true)
+                                ) {
                                     let mut c = conns.remove(&token.0).expect("present");
                                     let _ = poll.registry().deregister(&mut c.stream);
                                 }
@@ -323,7 +357,10 @@ fn mio_server(secs: f64) -> ! {
                         }
                     }
                 } else if let Some(c) = conns.get_mut(&event.token().0) {
-                    if !matches!(mio_drive(c, &mut buf, poll.registry(), event.token()), Ok(true)) {
+                    if !matches!(
+                        mio_drive(c, &mut buf, poll.registry(), event.token()),
+                        Ok(true)
+                    ) {
                         let mut c = conns.remove(&event.token().0).expect("present");
                         let _ = poll.registry().deregister(&mut c.stream);
                     }
@@ -347,14 +384,24 @@ struct ServerProcess {
 impl ServerProcess {
     fn start(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> io::Result<ServerProcess> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["--server", kind.name(), "--workers", &workers.to_string(), "--secs", &secs.to_string()]);
+        cmd.args([
+            "--server",
+            kind.name(),
+            "--workers",
+            &workers.to_string(),
+            "--secs",
+            &secs.to_string(),
+        ]);
         if spin_task {
             cmd.arg("--spin");
         }
         let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();
         io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-        let port = line.trim().parse().map_err(|e| io::Error::other(format!("server said {line:?}: {e}")))?;
+        let port = line
+            .trim()
+            .parse()
+            .map_err(|e| io::Error::other(format!("server said {line:?}: {e}")))?;
         Ok(ServerProcess { child, port })
     }
 
@@ -381,7 +428,10 @@ impl ServerProcess {
 fn cpu_secs_of(pid: u32) -> io::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) is parenthesised and may hold spaces: count after it.
-    let after = &stat[stat.rfind(')').ok_or_else(|| io::Error::other("bad stat"))? + 2..];
+    let after = &stat[stat
+        .rfind(')')
+        .ok_or_else(|| io::Error::other("bad stat"))?
+        + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
     // `after` starts at field 3, so field k is fields[k - 3].
     let ticks: u64 = fields[14 - 3].parse::<u64>().map_err(io::Error::other)?
@@ -393,12 +443,19 @@ fn cpu_secs_of(pid: u32) -> io::Result<f64> {
 
 /// Context switches (voluntary + involuntary) of all the process's threads so far.
 fn context_switches_of(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
     let mut total = 0;
     for task in tasks.flatten() {
-        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
         for line in status.lines() {
-            if let Some(v) = line.strip_prefix("voluntary_ctxt_switches:").or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:")) {
+            if let Some(v) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
                 total += v.trim().parse::<u64>().unwrap_or(0);
             }
         }
@@ -486,8 +543,16 @@ async fn client_conn(
 
 /// Runs the same client against `port`: `conns` connections, `size`-byte echoes,
 /// `warmup` then a `secs` window.
-fn run_client(server: &ServerProcess, conns: usize, size: usize, warmup: f64, secs: f64) -> io::Result<Measured> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+fn run_client(
+    server: &ServerProcess,
+    conns: usize,
+    size: usize,
+    warmup: f64,
+    secs: f64,
+) -> io::Result<Measured> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
     let streams = rt.block_on(async {
         let mut v = Vec::with_capacity(conns);
@@ -512,7 +577,10 @@ fn run_client(server: &ServerProcess, conns: usize, size: usize, warmup: f64, se
         Ok((c1 - c0, s1.saturating_sub(s0)))
     });
     let results = rt.block_on(async {
-        let tasks: Vec<_> = streams.into_iter().map(|s| tokio::spawn(client_conn(s, size, from, to))).collect();
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|s| tokio::spawn(client_conn(s, size, from, to)))
+            .collect();
         let mut all = Vec::new();
         for t in tasks {
             all.extend(t.await.map_err(io::Error::other)??);
@@ -522,11 +590,23 @@ fn run_client(server: &ServerProcess, conns: usize, size: usize, warmup: f64, se
     let (server_cpu, switches) = sampler.join().expect("sampler")?;
     let mut latencies = results;
     latencies.sort_unstable();
-    Ok(Measured { requests: latencies.len(), window: secs, server_cpu, switches, latencies })
+    Ok(Measured {
+        requests: latencies.len(),
+        window: secs,
+        server_cpu,
+        switches,
+        latencies,
+    })
 }
 
 /// Starts `kind`, runs the client, stops the server.
-fn point(kind: Kind, o: &Options, spin_task: bool, conns: usize, size: usize) -> io::Result<Measured> {
+fn point(
+    kind: Kind,
+    o: &Options,
+    spin_task: bool,
+    conns: usize,
+    size: usize,
+) -> io::Result<Measured> {
     let server = ServerProcess::start(kind, o.workers, spin_task, o.warmup + o.secs + 30.0)?;
     let _ = server.cpu_secs()?; // the process is there
     let m = run_client(&server, conns, size, o.warmup, o.secs);
@@ -556,10 +636,24 @@ struct Options {
 }
 
 fn parse_client_options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options { workers: 2, warmup: 0.3, secs: 1.5, mixed_secs: 4.0, reps: 3, mixed_reps: 2, only: None, point: None, servers: None };
+    let mut o = Options {
+        workers: 2,
+        warmup: 0.3,
+        secs: 1.5,
+        mixed_secs: 4.0,
+        reps: 3,
+        mixed_reps: 2,
+        only: None,
+        point: None,
+        servers: None,
+    };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
         let num = |v: String| v.parse::<f64>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
             "--bench" => {} // cargo bench passes it
@@ -568,14 +662,26 @@ fn parse_client_options(args: &[String]) -> Result<Options, String> {
             "--secs" => o.secs = num(value()?)?,
             "--mixed-secs" => o.mixed_secs = num(value()?)?,
             "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
-            "--mixed-reps" => o.mixed_reps = value()?.parse().map_err(|e| format!("--mixed-reps: {e}"))?,
+            "--mixed-reps" => {
+                o.mixed_reps = value()?.parse().map_err(|e| format!("--mixed-reps: {e}"))?
+            }
             "--only" => o.only = Some(value()?),
             "--point" => {
                 let v = value()?;
                 let (c, b) = v.split_once('x').ok_or("--point: CONNSxBYTES")?;
-                o.point = Some((c.parse().map_err(|e| format!("--point: {e}"))?, b.parse().map_err(|e| format!("--point: {e}"))?));
+                o.point = Some((
+                    c.parse().map_err(|e| format!("--point: {e}"))?,
+                    b.parse().map_err(|e| format!("--point: {e}"))?,
+                ));
             }
-            "--servers" => o.servers = Some(value()?.split(',').map(Kind::parse).collect::<Result<_, _>>()?),
+            "--servers" => {
+                o.servers = Some(
+                    value()?
+                        .split(',')
+                        .map(Kind::parse)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -591,7 +697,9 @@ fn server_main(args: &[String]) -> ! {
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
-            "--server" => kind = Some(Kind::parse(it.next().expect("--server KIND")).expect("server kind")),
+            "--server" => {
+                kind = Some(Kind::parse(it.next().expect("--server KIND")).expect("server kind"))
+            }
             "--workers" => workers = it.next().and_then(|v| v.parse().ok()).expect("--workers N"),
             "--secs" => secs = it.next().and_then(|v| v.parse().ok()).expect("--secs S"),
             "--spin" => spin_task = true,
@@ -647,7 +755,10 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         Some(p) => vec![p],
         None => vec![(1, 1024), (16, 1024), (256, 1024), (64, 64 * 1024)],
     };
-    let kinds = o.servers.clone().unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::Mio, Kind::WeftStreams]);
+    let kinds = o
+        .servers
+        .clone()
+        .unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::Mio, Kind::WeftStreams]);
     println!(
         "\n### Echo ({} workers for weft and tokio; mio: 1 thread; {} s window after {} s warm-up; {} repetitions, servers interleaved; medians)\n",
         o.workers, o.secs, o.warmup, o.reps
@@ -658,7 +769,11 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         for rep in 0..o.reps {
             for kind in rotated(&kinds, rep) {
                 let m = point(kind, o, false, conns, size)?;
-                log_point(&format!("echo {conns:>3} x {:>2} KiB rep {rep}", size / 1024), kind, &m);
+                log_point(
+                    &format!("echo {conns:>3} x {:>2} KiB rep {rep}", size / 1024),
+                    kind,
+                    &m,
+                );
                 by_kind.entry(kind).or_default().push(m);
             }
         }
@@ -667,11 +782,25 @@ fn echo_suite(o: &Options) -> io::Result<()> {
     println!("| conns × size | server | req/s | server CPU µs/req | (min–max) | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | CPU/req vs mio |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (conns, size, by_kind) in &rows {
-        let med = |k: Kind, f: fn(&Measured) -> f64| by_kind.get(&k).map_or(f64::NAN, |ms| median(ms.iter().map(f).collect()));
-        let (tokio, mio) = (med(Kind::Tokio, Measured::cpu_us_per_request), med(Kind::Mio, Measured::cpu_us_per_request));
+        let med = |k: Kind, f: fn(&Measured) -> f64| {
+            by_kind
+                .get(&k)
+                .map_or(f64::NAN, |ms| median(ms.iter().map(f).collect()))
+        };
+        let (tokio, mio) = (
+            med(Kind::Tokio, Measured::cpu_us_per_request),
+            med(Kind::Mio, Measured::cpu_us_per_request),
+        );
         for &kind in &kinds {
-            let cpus: Vec<f64> = by_kind[&kind].iter().map(Measured::cpu_us_per_request).collect();
-            let (lo, hi) = cpus.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &c| (a.min(c), b.max(c)));
+            let cpus: Vec<f64> = by_kind[&kind]
+                .iter()
+                .map(Measured::cpu_us_per_request)
+                .collect();
+            let (lo, hi) = cpus
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &c| {
+                    (a.min(c), b.max(c))
+                });
             let c = median(cpus);
             println!(
                 "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} |",
@@ -695,7 +824,13 @@ fn echo_suite(o: &Options) -> io::Result<()> {
 
 /// All repetitions of one mixed-load configuration as one sample.
 fn pooled(ms: Vec<Measured>) -> Measured {
-    let mut all = Measured { requests: 0, window: 0.0, server_cpu: 0.0, switches: 0, latencies: Vec::new() };
+    let mut all = Measured {
+        requests: 0,
+        window: 0.0,
+        server_cpu: 0.0,
+        switches: 0,
+        latencies: Vec::new(),
+    };
     for m in ms {
         all.requests += m.requests;
         all.window += m.window;
@@ -709,8 +844,14 @@ fn pooled(ms: Vec<Measured>) -> Measured {
 
 fn mixed_suite(o: &Options) -> io::Result<()> {
     let (conns, size) = (64, 1024);
-    let kinds = o.servers.clone().unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::WeftStreams]);
-    let mo = Options { secs: o.mixed_secs, ..o.clone() };
+    let kinds = o
+        .servers
+        .clone()
+        .unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::WeftStreams]);
+    let mo = Options {
+        secs: o.mixed_secs,
+        ..o.clone()
+    };
     println!(
         "\n### Mixed load ({conns} × 1 KiB echo; spin = a server task sleeps {} ms then spins {} ms, forever; {} s window × {} repetitions, servers interleaved, latencies pooled)\n",
         SPIN_PERIOD.as_millis(),
@@ -729,7 +870,11 @@ fn mixed_suite(o: &Options) -> io::Result<()> {
             }
         }
         for &kind in &kinds {
-            results.push((spin_task, kind, pooled(by_kind.remove(&kind).unwrap_or_default())));
+            results.push((
+                spin_task,
+                kind,
+                pooled(by_kind.remove(&kind).unwrap_or_default()),
+            ));
         }
     }
     println!("| spin | server | req/s | p50 µs | p99 µs | p99.9 µs | max µs | ≥ 5 ms | ≥ 15 ms | server CPU µs/req |");
@@ -751,7 +896,12 @@ fn mixed_suite(o: &Options) -> io::Result<()> {
     }
     println!();
     for spin_task in [false, true] {
-        let get = |k| results.iter().find(|(s, kind, _)| *s == spin_task && *kind == k).map(|(_, _, m)| m);
+        let get = |k| {
+            results
+                .iter()
+                .find(|(s, kind, _)| *s == spin_task && *kind == k)
+                .map(|(_, _, m)| m)
+        };
         let Some(t) = get(Kind::Tokio) else { continue };
         for kind in [Kind::Weft, Kind::WeftStreams] {
             let Some(w) = get(kind) else { continue };
@@ -762,7 +912,8 @@ fn mixed_suite(o: &Options) -> io::Result<()> {
                 w.pct(50.0) as f64 / t.pct(50.0).max(1) as f64,
                 w.pct(99.0) as f64 / t.pct(99.0).max(1) as f64,
                 w.pct(99.9) as f64 / t.pct(99.9).max(1) as f64,
-                w.latencies.last().copied().unwrap_or(0) as f64 / t.latencies.last().copied().unwrap_or(0).max(1) as f64
+                w.latencies.last().copied().unwrap_or(0) as f64
+                    / t.latencies.last().copied().unwrap_or(0).max(1) as f64
             );
         }
     }
@@ -790,6 +941,10 @@ fn main() -> io::Result<()> {
     if o.only.as_deref().is_none_or(|s| s == "mixed") {
         mixed_suite(&o)?;
     }
-    println!("\nnet_echo: load average at end {}; took {:.0} s", loadavg(), started.elapsed().as_secs_f64());
+    println!(
+        "\nnet_echo: load average at end {}; took {:.0} s",
+        loadavg(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -71,7 +71,9 @@ fn spawn_remote_and_join<R: Rt>(rt: &R, n: usize, handles: &mut Vec<R::Join<()>>
 fn spawn_many_remote_idle<R: Rt>(g: &mut BenchmarkGroup<'_, WallTime>) {
     let rt = R::multi_thread(WORKERS);
     let mut handles = Vec::with_capacity(NUM_SPAWN);
-    g.bench_function(R::NAME, |b| b.iter(|| spawn_remote_and_join(&rt, NUM_SPAWN, &mut handles)));
+    g.bench_function(R::NAME, |b| {
+        b.iter(|| spawn_remote_and_join(&rt, NUM_SPAWN, &mut handles))
+    });
 }
 
 /// Burns `STALL` of CPU time, giving the core away in between as tokio's bench does.
@@ -99,7 +101,9 @@ fn spawn_many_remote_busy<R: Rt>(g: &mut BenchmarkGroup<'_, WallTime>) {
         })
         .collect();
     let mut handles = Vec::with_capacity(NUM_SPAWN);
-    g.bench_function(R::NAME, |b| b.iter(|| spawn_remote_and_join(&rt, NUM_SPAWN, &mut handles)));
+    g.bench_function(R::NAME, |b| {
+        b.iter(|| spawn_remote_and_join(&rt, NUM_SPAWN, &mut handles))
+    });
     running.store(false, Relaxed);
     rt.block_on(async {
         for h in busy {
@@ -203,7 +207,13 @@ macro_rules! weft_vs_tokio {
 /// One criterion group per workload, weft first, then tokio.
 mod groups {
     use super::{Criterion, Tokio, Weft};
-    weft_vs_tokio!(spawn_many_local, spawn_many_remote_idle, yield_many, ping_pong, chained_spawn);
+    weft_vs_tokio!(
+        spawn_many_local,
+        spawn_many_remote_idle,
+        yield_many,
+        ping_pong,
+        chained_spawn
+    );
 
     /// As the macro's, with the fewest samples criterion allows: a scheduler that starves
     /// remote spawns makes one iteration take seconds (weft before 1cd23d5: 2-3 s), and

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 /// Polls `future` once; it must be ready. Inlined, so the future is not moved through
 /// memory on its way to being polled.
@@ -30,7 +30,10 @@ fn ready<F: Future>(future: F) -> F::Output {
 }
 
 fn weft_runtime() -> weft::Runtime {
-    weft::Builder::multi_thread().worker_threads(2).build().unwrap()
+    weft::Builder::multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {

@@ -44,7 +44,10 @@ type Reader = BufReader<OwnedReadHalf>;
 /// weft's `StreamReader::read_line`: up to and including `\n`; empty at end of stream.
 async fn read_line(reader: &mut Reader) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
-    (&mut *reader).take(LINE_LIMIT as u64 + 1).read_until(b'\n', &mut line).await?;
+    (&mut *reader)
+        .take(LINE_LIMIT as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .await?;
     if line.len() > LINE_LIMIT {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
     }
@@ -60,10 +63,14 @@ async fn read_head(reader: &mut Reader) -> io::Result<Option<Head>> {
     }
     let request_line = String::from_utf8_lossy(&request_line);
     let mut parts = request_line.split_whitespace();
-    let (Some(_method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(_method), Some(_target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad("malformed request line"));
     };
-    let mut head = Head { keep_alive: version == "HTTP/1.1", content_length: 0 };
+    let mut head = Head {
+        keep_alive: version == "HTTP/1.1",
+        content_length: 0,
+    };
     for _ in 0..=MAX_HEADERS {
         let line = read_line(reader).await?;
         if line.is_empty() {
@@ -73,7 +80,9 @@ async fn read_head(reader: &mut Reader) -> io::Result<Option<Head>> {
             return Ok(Some(head));
         }
         let line = String::from_utf8_lossy(&line);
-        let Some((name, value)) = line.split_once(':') else { return Err(bad("malformed header")) };
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad("malformed header"));
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("connection") {
             if value.eq_ignore_ascii_case("close") {
@@ -151,7 +160,9 @@ async fn handle(stream: TcpStream) {
         }
         respond(&mut out, "200 OK", BODY, head.keep_alive);
         // Pipelining: answer every request already received in one write.
-        if (reader.buffer().is_empty() || !head.keep_alive) && drain(&mut writer, &mut out).await.is_err() {
+        if (reader.buffer().is_empty() || !head.keep_alive)
+            && drain(&mut writer, &mut out).await.is_err()
+        {
             return;
         }
         if !head.keep_alive {
@@ -170,11 +181,20 @@ fn listen_addr() -> String {
 }
 
 fn main() -> io::Result<()> {
-    let workers = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?;
+    let workers = std::env::var("WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let listener = TcpListener::bind(listen_addr()).await?;
-        println!("Serving HTTP on http://{}/ (Ctrl-C to stop)", listener.local_addr()?);
+        println!(
+            "Serving HTTP on http://{}/ (Ctrl-C to stop)",
+            listener.local_addr()?
+        );
         // The accept loop is a task, as weft's `start_server` makes it.
         let accept = tokio::spawn(async move {
             loop {

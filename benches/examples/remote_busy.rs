@@ -69,7 +69,11 @@ fn weft_round(global_queue_interval: u32) {
 }
 
 fn tokio_round() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(WORKERS).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .unwrap();
     let running = Arc::new(AtomicBool::new(true));
     let busy_polls = Arc::new(AtomicU64::new(0));
     let busy: Vec<_> = (0..2 * WORKERS)

@@ -127,8 +127,20 @@ struct TestFuture<T> {
 }
 
 impl<T> TestFuture<T> {
-    fn new(pending: usize, on_pending: OnPending, polls: &Counter, drops: &Counter, output: T) -> Self {
-        TestFuture { pending, on_pending, polls: polls.clone(), output: Some(output), _alive: drops.tracked() }
+    fn new(
+        pending: usize,
+        on_pending: OnPending,
+        polls: &Counter,
+        drops: &Counter,
+        output: T,
+    ) -> Self {
+        TestFuture {
+            pending,
+            on_pending,
+            polls: polls.clone(),
+            output: Some(output),
+            _alive: drops.tracked(),
+        }
     }
 }
 
@@ -153,7 +165,11 @@ impl<T> Future for TestFuture<T> {
             }
             return Poll::Pending;
         }
-        Poll::Ready(self.output.take().expect("a task was polled after it returned Ready"))
+        Poll::Ready(
+            self.output
+                .take()
+                .expect("a task was polled after it returned Ready"),
+        )
     }
 }
 
@@ -199,7 +215,13 @@ fn task_woken_by_other_thread_during_poll() {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let fut = TestFuture::new(1, OnPending::StoreWaker(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::StoreWaker(slot.clone()),
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
 
         let waker = thread::spawn(move || wake_when_stored(&slot));
@@ -228,7 +250,13 @@ fn task_requeued_run_by_waking_thread() {
         let sched = Arc::new(TestScheduler::new());
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let fut = TestFuture::new(1, OnPending::StoreWaker(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::StoreWaker(slot.clone()),
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
 
         let waker = {
@@ -266,8 +294,13 @@ fn task_self_wake_and_remote_wake_requeue_once() {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let fut =
-            TestFuture::new(1, OnPending::SelfWakeAndStore(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWakeAndStore(slot.clone()),
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
 
         let waker = thread::spawn(move || wake_when_stored(&slot));
@@ -275,7 +308,10 @@ fn task_self_wake_and_remote_wake_requeue_once() {
         // The yield re-queued it; the remote wake lands before, during or after this poll.
         assert_eq!(run_queued(&sched), 1);
         waker.join().unwrap();
-        assert!(sched.pop().is_none(), "a wake after completion re-queued the task");
+        assert!(
+            sched.pop().is_none(),
+            "a wake after completion re-queued the task"
+        );
 
         assert_eq!(polls.get(), 2);
         assert_eq!(fut_drops.get(), 1);
@@ -296,7 +332,13 @@ fn task_detached_woken_by_value_from_foreign_thread() {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let fut = TestFuture::new(1, OnPending::StoreWaker(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::StoreWaker(slot.clone()),
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
         drop(jh);
         first.run();
@@ -323,7 +365,13 @@ fn task_detached_yield_run_by_other_thread() {
     check("task_detached_yield_run_by_other_thread", || {
         let sched = Arc::new(TestScheduler::new());
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
-        let fut = TestFuture::new(1, OnPending::SelfWake, &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWake,
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
         drop(jh);
 
@@ -355,7 +403,13 @@ fn task_abort_races_completion() {
     check("task_abort_races_completion", || {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
-        let fut = TestFuture::new(1, OnPending::SelfWake, &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWake,
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
         let jh = Arc::new(jh);
 
@@ -369,8 +423,14 @@ fn task_abort_races_completion() {
         // Whatever the abort scheduled has run by now.
         run_queued(&sched);
 
-        assert_eq!(fut_drops.get(), 1, "the future must be dropped exactly once");
-        let jh = Arc::try_unwrap(jh).ok().expect("the aborter's handle clone is gone");
+        assert_eq!(
+            fut_drops.get(),
+            1,
+            "the future must be dropped exactly once"
+        );
+        let jh = Arc::try_unwrap(jh)
+            .ok()
+            .expect("the aborter's handle clone is gone");
         match join_finished(jh) {
             Ok(out) => {
                 assert_eq!(polls.get(), 2);
@@ -379,7 +439,10 @@ fn task_abort_races_completion() {
             }
             Err(e) => {
                 assert!(e.is_cancelled(), "{e:?}");
-                assert!(polls.get() < 2, "a task that returned Ready reported cancelled");
+                assert!(
+                    polls.get() < 2,
+                    "a task that returned Ready reported cancelled"
+                );
             }
         }
         // The output was either handed over (and dropped just above) or never made.
@@ -396,7 +459,13 @@ fn task_abort_of_idle_task_schedules_cancel() {
     check("task_abort_of_idle_task_schedules_cancel", || {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
-        let fut = TestFuture::new(usize::MAX, OnPending::Nothing, &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            usize::MAX,
+            OnPending::Nothing,
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
         let jh = Arc::new(jh);
 
@@ -410,8 +479,12 @@ fn task_abort_of_idle_task_schedules_cancel() {
 
         assert!(polls.get() <= 1);
         assert_eq!(fut_drops.get(), 1);
-        let jh = Arc::try_unwrap(jh).ok().expect("the aborter's handle clone is gone");
-        let err = join_finished(jh).err().expect("a task that never finishes returned an output");
+        let jh = Arc::try_unwrap(jh)
+            .ok()
+            .expect("the aborter's handle clone is gone");
+        let err = join_finished(jh)
+            .err()
+            .expect("a task that never finishes returned an output");
         assert!(err.is_cancelled(), "{err:?}");
         // The output value sat inside the future and went with it.
         assert_eq!(out_drops.get(), 1);
@@ -427,7 +500,13 @@ fn task_abort_then_await_from_other_thread() {
     check("task_abort_then_await_from_other_thread", || {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
-        let fut = TestFuture::new(1, OnPending::SelfWake, &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWake,
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
 
         let joiner = thread::spawn(move || {
@@ -446,7 +525,10 @@ fn task_abort_then_await_from_other_thread() {
             }
             Err(e) => {
                 assert!(e.is_cancelled(), "{e:?}");
-                assert!(polls.get() < 2, "a task that returned Ready reported cancelled");
+                assert!(
+                    polls.get() < 2,
+                    "a task that returned Ready reported cancelled"
+                );
             }
         }
         assert_eq!(out_drops.get(), 1);
@@ -462,7 +544,13 @@ fn task_join_handle_dropped_races_completion() {
     check("task_join_handle_dropped_races_completion", || {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
-        let fut = TestFuture::new(1, OnPending::SelfWake, &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWake,
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
 
         let dropper = thread::spawn(move || drop(jh));
@@ -472,7 +560,11 @@ fn task_join_handle_dropped_races_completion() {
 
         assert_eq!(polls.get(), 2);
         assert_eq!(fut_drops.get(), 1);
-        assert_eq!(out_drops.get(), 1, "the output of a detached task must be dropped exactly once");
+        assert_eq!(
+            out_drops.get(),
+            1,
+            "the output of a detached task must be dropped exactly once"
+        );
         assert_eq!(sched.num_alive(), 0);
     });
 }
@@ -484,7 +576,13 @@ fn task_join_handle_awaited_races_completion() {
     check("task_join_handle_awaited_races_completion", || {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
-        let fut = TestFuture::new(1, OnPending::SelfWake, &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWake,
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
 
         let joiner = thread::spawn(move || block_on(jh));
@@ -530,7 +628,13 @@ fn task_join_waker_swap_races_completion() {
     check("task_join_waker_swap_races_completion", || {
         let sched = TestScheduler::new();
         let (polls, fut_drops, out_drops) = (Counter::new(), Counter::new(), Counter::new());
-        let fut = TestFuture::new(0, OnPending::Nothing, &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            0,
+            OnPending::Nothing,
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, jh) = sched.spawn_runnable(fut);
 
         let joiner = thread::spawn(move || block_on(SwapJoinWaker { jh, first: true }));
@@ -563,11 +667,20 @@ impl std::task::Wake for CountingWaker {
 fn task_join_waker_dropped_with_handle() {
     check("task_join_waker_dropped_with_handle", || {
         let sched = TestScheduler::new();
-        let (polls, fut_drops, out_drops, waker_drops) =
-            (Counter::new(), Counter::new(), Counter::new(), Counter::new());
+        let (polls, fut_drops, out_drops, waker_drops) = (
+            Counter::new(),
+            Counter::new(),
+            Counter::new(),
+            Counter::new(),
+        );
         let slot: WakerSlot = Arc::new(Mutex::new(None));
-        let fut =
-            TestFuture::new(1, OnPending::SelfWakeAndStore(slot.clone()), &polls, &fut_drops, out_drops.tracked());
+        let fut = TestFuture::new(
+            1,
+            OnPending::SelfWakeAndStore(slot.clone()),
+            &polls,
+            &fut_drops,
+            out_drops.tracked(),
+        );
         let (first, mut jh) = sched.spawn_runnable(fut);
         let join_waker = Waker::from(std::sync::Arc::new(CountingWaker(waker_drops.tracked())));
 
@@ -587,7 +700,11 @@ fn task_join_waker_dropped_with_handle() {
         // The cell is still alive (the slot holds a clone of the task's waker)...
         assert!(slot.lock().unwrap().is_some());
         // ...but the join waker must be gone.
-        assert_eq!(waker_drops.get(), 1, "the join waker outlived the JoinHandle and the task's completion");
+        assert_eq!(
+            waker_drops.get(),
+            1,
+            "the join waker outlived the JoinHandle and the task's completion"
+        );
         drop(slot);
         assert_eq!(sched.num_alive(), 0);
     });
@@ -739,7 +856,9 @@ fn idle_worker(pool: &Pool, index: usize) {
         match job {
             Some(_) => {
                 // `run_task`: the last searcher that found work hands the search on.
-                if std::mem::replace(&mut is_searching, false) && pool.idle.transition_from_searching() {
+                if std::mem::replace(&mut is_searching, false)
+                    && pool.idle.transition_from_searching()
+                {
                     pool.notify_one();
                 }
                 let taken = pool.taken.fetch_add(1, Relaxed) + 1;
@@ -867,7 +986,8 @@ fn steal_runs_every_task_once() {
         let mut runnables = Vec::new();
         for i in 0..TASKS {
             let (polls, drops) = (Counter::new(), Counter::new());
-            let (r, jh) = sched.spawn_runnable(TestFuture::new(0, OnPending::Nothing, &polls, &drops, i));
+            let (r, jh) =
+                sched.spawn_runnable(TestFuture::new(0, OnPending::Nothing, &polls, &drops, i));
             runnables.push(r);
             tasks.push((polls, drops, jh));
         }
@@ -921,7 +1041,14 @@ fn shutdown_with_queued_running_and_woken_tasks() {
     const D: usize = 3;
     check("shutdown_with_queued_running_and_woken_tasks", || {
         let sched = TestScheduler::new();
-        let counters = || [Counter::new(), Counter::new(), Counter::new(), Counter::new()];
+        let counters = || {
+            [
+                Counter::new(),
+                Counter::new(),
+                Counter::new(),
+                Counter::new(),
+            ]
+        };
         let (polls, drops, outs) = (counters(), counters(), counters());
         let future = |i: usize, pending: usize, on_pending: OnPending| {
             TestFuture::new(pending, on_pending, &polls[i], &drops[i], outs[i].tracked())
@@ -950,9 +1077,15 @@ fn shutdown_with_queued_running_and_woken_tasks() {
         for (i, d) in drops.iter().enumerate() {
             assert_eq!(d.get(), 1, "future {i} dropped {} times", d.get());
         }
-        assert!(join_finished(ja).expect_err("A never finishes").is_cancelled());
-        assert!(join_finished(jc).expect_err("C is never polled again").is_cancelled());
-        assert!(join_finished(jd).expect_err("D never finishes").is_cancelled());
+        assert!(join_finished(ja)
+            .expect_err("A never finishes")
+            .is_cancelled());
+        assert!(join_finished(jc)
+            .expect_err("C is never polled again")
+            .is_cancelled());
+        assert!(join_finished(jd)
+            .expect_err("D never finishes")
+            .is_cancelled());
         match join_finished(jb) {
             Ok(out) => {
                 assert_eq!(outs[B].get(), 0);
@@ -977,11 +1110,20 @@ fn shutdown_wakes_the_awaiting_thread() {
     check("shutdown_wakes_the_awaiting_thread", || {
         let sched = TestScheduler::new();
         let (polls, drops, out) = (Counter::new(), Counter::new(), Counter::new());
-        let jh = sched.spawn(TestFuture::new(usize::MAX, OnPending::Nothing, &polls, &drops, out.tracked()));
+        let jh = sched.spawn(TestFuture::new(
+            usize::MAX,
+            OnPending::Nothing,
+            &polls,
+            &drops,
+            out.tracked(),
+        ));
 
         let joiner = thread::spawn(move || block_on(jh));
         sched.shutdown();
-        let err = joiner.join().unwrap().expect_err("the task never finishes by itself");
+        let err = joiner
+            .join()
+            .unwrap()
+            .expect_err("the task never finishes by itself");
 
         assert!(err.is_cancelled(), "{err:?}");
         assert_eq!(polls.get(), 0);
@@ -1001,8 +1143,17 @@ fn shutdown_races_spawn() {
         let (polls, drops, out) = (Counter::new(), Counter::new(), Counter::new());
 
         let spawner = {
-            let (sched, polls, drops, out) = (sched.clone(), polls.clone(), drops.clone(), out.clone());
-            thread::spawn(move || sched.spawn(TestFuture::new(0, OnPending::Nothing, &polls, &drops, out.tracked())))
+            let (sched, polls, drops, out) =
+                (sched.clone(), polls.clone(), drops.clone(), out.clone());
+            thread::spawn(move || {
+                sched.spawn(TestFuture::new(
+                    0,
+                    OnPending::Nothing,
+                    &polls,
+                    &drops,
+                    out.tracked(),
+                ))
+            })
         };
         sched.shutdown();
         let jh = spawner.join().unwrap();
@@ -1043,7 +1194,9 @@ fn shutdown_races_remote_wake() {
 
         assert_eq!(sched.num_alive(), 0);
         assert_eq!(drops.get(), 1);
-        assert!(join_finished(jh).expect_err("never polled again").is_cancelled());
+        assert!(join_finished(jh)
+            .expect_err("never polled again")
+            .is_cancelled());
     });
 }
 
@@ -1081,8 +1234,16 @@ fn shutdown_frees_tasks_awaiting_each_other() {
         let sched = TestScheduler::new();
         let drops = Counter::new();
         let (slot_a, slot_b) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(None)));
-        let (ra, ja) = sched.spawn_runnable(AwaitPeer { slot: slot_a.clone(), peer: None, _alive: drops.tracked() });
-        let (rb, jb) = sched.spawn_runnable(AwaitPeer { slot: slot_b.clone(), peer: None, _alive: drops.tracked() });
+        let (ra, ja) = sched.spawn_runnable(AwaitPeer {
+            slot: slot_a.clone(),
+            peer: None,
+            _alive: drops.tracked(),
+        });
+        let (rb, jb) = sched.spawn_runnable(AwaitPeer {
+            slot: slot_b.clone(),
+            peer: None,
+            _alive: drops.tracked(),
+        });
         *slot_a.lock().unwrap() = Some(jb);
         *slot_b.lock().unwrap() = Some(ja);
         ra.run();

@@ -74,15 +74,20 @@ pub(crate) struct ScheduledIo {
 
 impl ScheduledIo {
     fn new() -> Self {
-        ScheduledIo { readiness: AtomicUsize::new(0), waiters: Mutex::new(IoWaiters::default()) }
+        ScheduledIo {
+            readiness: AtomicUsize::new(0),
+            waiters: Mutex::new(IoWaiters::default()),
+        }
     }
 
     /// Step 1: record readiness, collect the wakers it concerns.
     fn set_ready(&self, ready: usize, wakers: &mut Vec<Waker>) {
         // AcqRel: release publishes the event to the task's acquire load in `poll_ready`.
-        let _ = self.readiness.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-            Some(cur.wrapping_add(TICK_ONE) | ready)
-        });
+        let _ = self
+            .readiness
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                Some(cur.wrapping_add(TICK_ONE) | ready)
+            });
         let mut w = self.waiters.lock();
         if ready & Direction::Read.mask() != 0 {
             wakers.extend(w.reader.take());
@@ -95,7 +100,10 @@ impl ScheduledIo {
     fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<ReadyEvent> {
         let cur = self.readiness.load(Ordering::Acquire);
         if cur & dir.mask() != 0 {
-            return Poll::Ready(ReadyEvent { ready: cur & dir.mask(), tick: cur / TICK_ONE });
+            return Poll::Ready(ReadyEvent {
+                ready: cur & dir.mask(),
+                tick: cur / TICK_ONE,
+            });
         }
         let mut w = self.waiters.lock();
         let slot = match dir {
@@ -109,7 +117,10 @@ impl ScheduledIo {
         // Step 3: re-check under the lock `set_ready` takes after publishing.
         let cur = self.readiness.load(Ordering::Acquire);
         if cur & dir.mask() != 0 {
-            return Poll::Ready(ReadyEvent { ready: cur & dir.mask(), tick: cur / TICK_ONE });
+            return Poll::Ready(ReadyEvent {
+                ready: cur & dir.mask(),
+                tick: cur / TICK_ONE,
+            });
         }
         Poll::Pending
     }
@@ -124,7 +135,12 @@ impl ScheduledIo {
                 return;
             }
             let next = cur & !clear;
-            match self.readiness.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+            match self.readiness.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return,
                 Err(actual) => cur = actual,
             }
@@ -154,7 +170,13 @@ fn token(index: u32, generation: u32) -> mio::Token {
 
 impl IoSlab {
     pub(crate) fn new() -> Self {
-        IoSlab { inner: Mutex::new(SlabInner { slots: Vec::new(), free: Vec::new(), shut_down: false }) }
+        IoSlab {
+            inner: Mutex::new(SlabInner {
+                slots: Vec::new(),
+                free: Vec::new(),
+                shut_down: false,
+            }),
+        }
     }
 
     fn insert(&self) -> io::Result<(mio::Token, Arc<ScheduledIo>)> {
@@ -166,8 +188,12 @@ impl IoSlab {
         let index = match inner.free.pop() {
             Some(i) => i,
             None => {
-                let i = u32::try_from(inner.slots.len()).map_err(|_| io::Error::other("too many I/O sources"))?;
-                inner.slots.push(Slot { generation: 0, io: None });
+                let i = u32::try_from(inner.slots.len())
+                    .map_err(|_| io::Error::other("too many I/O sources"))?;
+                inner.slots.push(Slot {
+                    generation: 0,
+                    io: None,
+                });
                 i
             }
         };
@@ -189,13 +215,20 @@ impl IoSlab {
         }
     }
 
-    pub(super) fn dispatch<'a>(&self, events: impl Iterator<Item = &'a mio::event::Event>, wakers: &mut Vec<Waker>, n: &mut usize) {
+    pub(super) fn dispatch<'a>(
+        &self,
+        events: impl Iterator<Item = &'a mio::event::Event>,
+        wakers: &mut Vec<Waker>,
+        n: &mut usize,
+    ) {
         let mut inner = None;
         for ev in events {
             let inner = inner.get_or_insert_with(|| self.inner.lock());
             let index = ev.token().0 & 0xFFFF_FFFF;
             let generation = (ev.token().0 >> 32) as u32;
-            let Some(slot) = inner.slots.get(index) else { continue };
+            let Some(slot) = inner.slots.get(index) else {
+                continue;
+            };
             if slot.generation != generation {
                 continue;
             }
@@ -250,7 +283,10 @@ impl Registration {
         Self::with_interest(source, mio::Interest::READABLE | mio::Interest::WRITABLE)
     }
 
-    pub(crate) fn with_interest(source: &mut impl Source, interest: mio::Interest) -> io::Result<Registration> {
+    pub(crate) fn with_interest(
+        source: &mut impl Source,
+        interest: mio::Interest,
+    ) -> io::Result<Registration> {
         let driver = crate::runtime::context::current_driver()?;
         let (token, io) = driver.io.insert()?;
         if let Err(e) = driver.registry().register(source, token, interest) {
@@ -260,7 +296,11 @@ impl Registration {
         Ok(Registration { driver, io, token })
     }
 
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<ReadyEvent>> {
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
         let ev = std::task::ready!(self.io.poll_ready(cx, dir));
         if ev.is_shutdown() {
             return Poll::Ready(Err(shutdown_error()));
@@ -273,7 +313,12 @@ impl Registration {
     }
 
     /// Runs `op` when the source is ready in `dir`, until it stops saying `WouldBlock`.
-    pub(crate) fn poll_io<R>(&self, cx: &mut Context<'_>, dir: Direction, mut op: impl FnMut() -> io::Result<R>) -> Poll<io::Result<R>> {
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         std::task::ready!(crate::coop::poll_proceed(cx));
         loop {
             let ev = std::task::ready!(self.poll_ready(cx, dir))?;
@@ -302,7 +347,9 @@ impl Drop for Registration {
 
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration").field("token", &self.token.0).finish()
+        f.debug_struct("Registration")
+            .field("token", &self.token.0)
+            .finish()
     }
 }
 
@@ -316,18 +363,23 @@ pub(crate) struct PollEvented<E: Source> {
 impl<E: Source> PollEvented<E> {
     pub(crate) fn new(mut io: E) -> io::Result<Self> {
         let registration = Registration::new(&mut io)?;
-        Ok(PollEvented { io: Some(io), registration })
+        Ok(PollEvented {
+            io: Some(io),
+            registration,
+        })
     }
 
     pub(crate) fn with_interest(mut io: E, interest: mio::Interest) -> io::Result<Self> {
         let registration = Registration::with_interest(&mut io, interest)?;
-        Ok(PollEvented { io: Some(io), registration })
+        Ok(PollEvented {
+            io: Some(io),
+            registration,
+        })
     }
 
     pub(crate) fn get_ref(&self) -> &E {
         self.io.as_ref().expect("I/O source taken")
     }
-
 
     pub(crate) fn registration(&self) -> &Registration {
         &self.registration
@@ -341,7 +393,12 @@ impl<E: Source> PollEvented<E> {
     }
 
     /// `op` on the source when it is ready in `dir`.
-    pub(crate) fn poll_io<R>(&self, cx: &mut Context<'_>, dir: Direction, mut op: impl FnMut(&E) -> io::Result<R>) -> Poll<io::Result<R>> {
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut(&E) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
         let io = self.get_ref();
         self.registration.poll_io(cx, dir, || op(io))
     }
@@ -363,7 +420,9 @@ impl<E: Source> PollEvented<E> {
         loop {
             let ev = std::task::ready!(self.registration.poll_ready(cx, dir))?;
             match op(io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.registration.clear_readiness(ev),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.registration.clear_readiness(ev)
+                }
                 Ok(n) if n > 0 && n < len => {
                     self.registration.clear_readiness(ev);
                     return Poll::Ready(Ok(n));
@@ -379,7 +438,9 @@ impl<E: Source> PollEvented<E> {
         for<'a> &'a E: io::Read,
     {
         let len = buf.len();
-        self.poll_transfer(cx, Direction::Read, len, |mut io| io::Read::read(&mut io, buf))
+        self.poll_transfer(cx, Direction::Read, len, |mut io| {
+            io::Read::read(&mut io, buf)
+        })
     }
 
     /// `std::io::Write` on `&E` when writable.
@@ -387,16 +448,24 @@ impl<E: Source> PollEvented<E> {
     where
         for<'a> &'a E: io::Write,
     {
-        self.poll_transfer(cx, Direction::Write, buf.len(), |mut io| io::Write::write(&mut io, buf))
+        self.poll_transfer(cx, Direction::Write, buf.len(), |mut io| {
+            io::Write::write(&mut io, buf)
+        })
     }
 
     /// Vectored write when writable.
-    pub(crate) fn poll_write_vectored(&self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>>
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>
     where
         for<'a> &'a E: io::Write,
     {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.poll_transfer(cx, Direction::Write, len, |mut io| io::Write::write_vectored(&mut io, bufs))
+        self.poll_transfer(cx, Direction::Write, len, |mut io| {
+            io::Write::write_vectored(&mut io, bufs)
+        })
     }
 }
 

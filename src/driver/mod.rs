@@ -21,7 +21,7 @@ use std::io as stdio;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::loom::{AtomicBool, AtomicU64, Arc, Mutex, MutexGuard, Ordering};
+use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::runtime::park::Blocker;
 
 pub(crate) use io::{Direction, PollEvented};
@@ -37,14 +37,20 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        Clock { start: Instant::now() }
+        Clock {
+            start: Instant::now(),
+        }
     }
 
     /// The tick at or after `t` (rounded up, so a timer never fires early).
     pub(crate) fn deadline_tick(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.start);
         let ms = d.as_millis() as u64;
-        if d.subsec_nanos() % 1_000_000 == 0 { ms } else { ms + 1 }
+        if d.subsec_nanos() % 1_000_000 == 0 {
+            ms
+        } else {
+            ms + 1
+        }
     }
 
     /// The tick that has fully begun at `t`.
@@ -125,7 +131,11 @@ impl Driver {
         if self.shut_down.load(Ordering::Relaxed) {
             return 0;
         }
-        let DriverCore { poll, events, wakers } = &mut *core;
+        let DriverCore {
+            poll,
+            events,
+            wakers,
+        } = &mut *core;
         if let Err(e) = poll.poll(events, timeout) {
             // EINTR is a spurious wake-up; anything else would recur, so do not spin on it.
             if e.kind() != stdio::ErrorKind::Interrupted {
@@ -133,11 +143,17 @@ impl Driver {
             }
         }
         let mut n = 0;
-        self.io.dispatch(events.iter().filter(|e| e.token() != WAKER_TOKEN), wakers, &mut n);
+        self.io.dispatch(
+            events.iter().filter(|e| e.token() != WAKER_TOKEN),
+            wakers,
+            &mut n,
+        );
         if n > 0 {
             self.io_events.fetch_add(n as u64, Ordering::Relaxed);
         }
-        let fired = self.timers.fire_expired(self.clock.now_tick(Instant::now()), wakers);
+        let fired = self
+            .timers
+            .fire_expired(self.clock.now_tick(Instant::now()), wakers);
         // Wake with no driver lock held (see the module docs); hand the buffer back after.
         let mut to_wake = std::mem::take(wakers);
         drop(core);
@@ -172,12 +188,13 @@ impl Driver {
             w.wake();
         }
     }
-
 }
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver").field("io_events", &self.io_events()).finish()
+        f.debug_struct("Driver")
+            .field("io_events", &self.io_events())
+            .finish()
     }
 }
 

@@ -27,7 +27,10 @@ pub(crate) struct TimerEntry {
 
 impl TimerEntry {
     pub(crate) fn new() -> Self {
-        TimerEntry { fired: AtomicBool::new(false), waker: Mutex::new(None) }
+        TimerEntry {
+            fired: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        }
     }
 
     pub(crate) fn is_fired(&self) -> bool {
@@ -61,7 +64,11 @@ pub(crate) struct TimerQueue {
 impl TimerQueue {
     pub(crate) fn new() -> Self {
         TimerQueue {
-            inner: Mutex::new(Inner { map: BTreeMap::new(), next_seq: 0, shut_down: false }),
+            inner: Mutex::new(Inner {
+                map: BTreeMap::new(),
+                next_seq: 0,
+                shut_down: false,
+            }),
             next: AtomicU64::new(u64::MAX),
         }
     }

@@ -45,7 +45,10 @@ pub async fn open_connection(addr: impl ToSocketAddrs) -> io::Result<(StreamRead
 }
 
 /// Wraps a connected stream in asyncio's stream pair.
-pub(super) fn into_streams(stream: TcpStream, peer: Option<SocketAddr>) -> (StreamReader, StreamWriter) {
+pub(super) fn into_streams(
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+) -> (StreamReader, StreamWriter) {
     // A failure here only costs latency; the connection itself is fine.
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();

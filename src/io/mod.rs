@@ -31,10 +31,10 @@ mod server;
 mod stream_reader;
 mod stream_writer;
 
+pub use connection::open_connection;
 pub use ext::{
     AsyncReadExt, AsyncWriteExt, Close, Flush, Read, ReadExact, ReadToEnd, Write, WriteAll,
 };
-pub use connection::open_connection;
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 pub use server::{start_server, Server};
 pub use stream_reader::StreamReader;

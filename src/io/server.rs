@@ -288,7 +288,10 @@ impl Server {
             }),
         });
         drop(crate::spawn(accept_loop(shared.clone(), handler)));
-        Ok(Server { _owner: Arc::new(Owner(shared.clone())), shared })
+        Ok(Server {
+            _owner: Arc::new(Owner(shared.clone())),
+            shared,
+        })
     }
 
     /// The address the server listens on (still known after it closed).
@@ -396,7 +399,9 @@ impl fmt::Debug for Server {
         let mut d = f.debug_struct("Server");
         d.field("local_addr", &self.shared.local_addr);
         match self.shared.state.try_lock() {
-            Some(state) => d.field("serving", &!state.closed).field("open_connections", &state.open),
+            Some(state) => d
+                .field("serving", &!state.closed)
+                .field("open_connections", &state.open),
             None => d.field("state", &format_args!("<locked>")),
         };
         d.finish()
@@ -431,13 +436,19 @@ where
                 drop(crate::spawn(async move {
                     let _guard = guard;
                     // Registered here, with the driver of the worker running this task.
-                    let Ok(stream) = TcpStream::from_mio(stream) else { return };
+                    let Ok(stream) = TcpStream::from_mio(stream) else {
+                        return;
+                    };
                     let (reader, writer) = into_streams(stream, Some(peer));
                     handler(reader, writer).await;
                 }));
             }
             Some(Err(e)) if sys::is_resource_exhaustion(&e) => {
-                backoff = if backoff.is_zero() { BACKOFF_START } else { (backoff * 2).min(BACKOFF_MAX) };
+                backoff = if backoff.is_zero() {
+                    BACKOFF_START
+                } else {
+                    (backoff * 2).min(BACKOFF_MAX)
+                };
                 let mut pause = pin!(crate::time::sleep(backoff));
                 let closed = poll_fn(|cx| {
                     if shared.poll_closed(cx).is_ready() {

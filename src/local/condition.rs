@@ -146,7 +146,10 @@ impl Default for Condition {
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.waiters.try_borrow() {
-            Ok(list) => f.debug_struct("Condition").field("waiters", &*list).finish(),
+            Ok(list) => f
+                .debug_struct("Condition")
+                .field("waiters", &*list)
+                .finish(),
             Err(_) => f.write_str("Condition { <busy> }"),
         }
     }

@@ -1,6 +1,6 @@
 //! `local::Event`: a flag that tasks of one worker can wait on.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::cell::StateCell;
 use super::waiters::{WaiterId, Waiters, Wakeups};
 
 /// A flag that is set or clear; [`wait`](Event::wait) completes once it is set.
@@ -31,7 +32,7 @@ pub struct Event {
     /// `waiters` exactly until then.
     generation: Cell<u64>,
     /// Waiters registered while the flag was clear, in the current generation.
-    waiters: RefCell<Waiters<()>>,
+    waiters: StateCell<Waiters<()>>,
     _local: PhantomData<Rc<()>>,
 }
 
@@ -45,7 +46,7 @@ impl Event {
         Event {
             flag: Cell::new(false),
             generation: Cell::new(0),
-            waiters: RefCell::new(Waiters::new()),
+            waiters: StateCell::new(Waiters::new()),
             _local: PhantomData,
         }
     }
@@ -152,7 +153,10 @@ impl Future for EventWait<'_> {
             Some((id, _)) => {
                 // Still in the list: remember the newest waker.
                 let waiting = event.waiters.borrow_mut().poll(id, cx.waker());
-                debug_assert!(waiting.is_pending(), "event waiters are never notified in place");
+                debug_assert!(
+                    waiting.is_pending(),
+                    "event waiters are never notified in place"
+                );
                 Poll::Pending
             }
             None if event.flag.get() => Poll::Ready(()),

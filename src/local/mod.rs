@@ -77,6 +77,7 @@
 //! data. This module keeps them in `RefCell`s; `weft::sync` keeps the same code behind a
 //! lock, so both flavours have one implementation of FIFO order, handoff and cancellation.
 
+mod cell;
 mod condition;
 mod event;
 mod mutex;

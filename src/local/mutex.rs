@@ -54,7 +54,6 @@ impl<T> Mutex<T> {
             value: UnsafeCell::new(value),
         }
     }
-
 }
 
 impl<T: ?Sized> Mutex<T> {

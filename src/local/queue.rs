@@ -1,6 +1,5 @@
 //! `local::Queue`: an asyncio-style FIFO queue for the tasks of one worker.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -8,13 +7,14 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::cell::{StateCell, StateMut};
 use super::queue_state::{QueueEmpty, QueueFull, QueueState};
 use super::waiters::{WaiterId, Wakeups};
 
 /// A FIFO queue for tasks on one thread, bounded by `maxsize` (0 = unbounded), with asyncio's
 /// `task_done`/`join` accounting.
 ///
-/// The same API as [`weft::sync::Queue`](crate::sync::Queue), in a `RefCell`. Getters and
+/// The same API as [`weft::sync::Queue`](crate::sync::Queue), in a checked cell with no atomics. Getters and
 /// putters are served in FIFO order: an item put while getters wait goes to the one that
 /// waited longest, room freed while putters wait is kept for the oldest of them. A dropped
 /// [`put`](Queue::put) never inserts its item and a dropped [`get`](Queue::get) never loses
@@ -29,7 +29,7 @@ use super::waiters::{WaiterId, Wakeups};
 /// assert_eq!(q.len(), 1);
 /// ```
 pub struct Queue<T> {
-    state: RefCell<QueueState<T>>,
+    state: StateCell<QueueState<T>>,
     maxsize: usize,
     _local: PhantomData<Rc<()>>,
 }
@@ -43,7 +43,7 @@ impl<T> Queue<T> {
     /// ```
     pub const fn new(maxsize: usize) -> Self {
         Queue {
-            state: RefCell::new(QueueState::new(maxsize)),
+            state: StateCell::new(QueueState::new(maxsize)),
             maxsize,
             _local: PhantomData,
         }
@@ -132,7 +132,10 @@ impl<T> Queue<T> {
         let mut wakeups = Wakeups::new();
         let counted = self.state.borrow_mut().task_done(&mut wakeups);
         wakeups.wake();
-        assert!(counted, "task_done() called more times than there were items");
+        assert!(
+            counted,
+            "task_done() called more times than there were items"
+        );
     }
 
     /// Completes once every item put has been marked with [`task_done`](Queue::task_done).
@@ -161,7 +164,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.state.borrow().len()
+        self.state.borrow_mut().len()
     }
 
     /// Whether [`len`](Queue::len) is zero.
@@ -186,9 +189,9 @@ impl<T> Queue<T> {
 impl<T> fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Queue");
-        match self.state.try_borrow() {
-            Ok(state) => d.field("len", &state.len()),
-            Err(_) => d.field("len", &format_args!("<busy>")),
+        match self.state.try_borrow_mut() {
+            Some(state) => d.field("len", &state.len()),
+            None => d.field("len", &format_args!("<busy>")),
         };
         d.field("maxsize", &self.maxsize).finish()
     }
@@ -214,13 +217,31 @@ impl<T> Future for QueuePut<'_, T> {
         // A producer that never finds the queue full must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
+        let mut state = this.queue.state.borrow_mut();
+        if this.waiter.is_none() {
+            if let Some(item) = this.item.take() {
+                match state.put_uncontended(item) {
+                    Ok(()) => return Poll::Ready(()),
+                    Err(item) => this.item = Some(item),
+                }
+            }
+        }
+        this.poll_contended(state, cx)
+    }
+}
+
+impl<'a, T> QueuePut<'a, T> {
+    /// The full protocol (registration, reservations, hand-offs), out of line so that the
+    /// uncontended put above stays small.
+    #[inline(never)]
+    fn poll_contended(
+        &mut self,
+        mut state: StateMut<'a, QueueState<T>>,
+        cx: &Context<'_>,
+    ) -> Poll<()> {
         let mut wakeups = Wakeups::new();
-        let done = this.queue.state.borrow_mut().poll_put(
-            &mut this.waiter,
-            &mut this.item,
-            cx.waker(),
-            &mut wakeups,
-        );
+        let done = state.poll_put(&mut self.waiter, &mut self.item, cx.waker(), &mut wakeups);
+        drop(state);
         wakeups.wake();
         done
     }
@@ -230,10 +251,19 @@ impl<T> Drop for QueuePut<'_, T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
-            let mut wakeups = Wakeups::new();
-            self.queue.state.borrow_mut().cancel_put(id, &mut wakeups);
-            wakeups.wake();
+            self.withdraw(id);
         }
+    }
+}
+
+impl<T> QueuePut<'_, T> {
+    /// The registered half of `drop`, kept out of line so that dropping a future that
+    /// completed without waiting stays a single test.
+    #[inline(never)]
+    fn withdraw(&self, id: WaiterId) {
+        let mut wakeups = Wakeups::new();
+        self.queue.state.borrow_mut().cancel_put(id, &mut wakeups);
+        wakeups.wake();
     }
 }
 
@@ -260,12 +290,28 @@ impl<T> Future for QueueGet<'_, T> {
         // A consumer that never finds the queue empty must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
+        let mut state = this.queue.state.borrow_mut();
+        if this.waiter.is_none() {
+            if let Some(item) = state.get_uncontended() {
+                return Poll::Ready(item);
+            }
+        }
+        this.poll_contended(state, cx)
+    }
+}
+
+impl<'a, T> QueueGet<'a, T> {
+    /// The full protocol (registration, hand-offs, granting freed room to putters), out of
+    /// line so that the uncontended get above stays small.
+    #[inline(never)]
+    fn poll_contended(
+        &mut self,
+        mut state: StateMut<'a, QueueState<T>>,
+        cx: &Context<'_>,
+    ) -> Poll<T> {
         let mut wakeups = Wakeups::new();
-        let item = this
-            .queue
-            .state
-            .borrow_mut()
-            .poll_get(&mut this.waiter, cx.waker(), &mut wakeups);
+        let item = state.poll_get(&mut self.waiter, cx.waker(), &mut wakeups);
+        drop(state);
         wakeups.wake();
         item
     }
@@ -275,10 +321,19 @@ impl<T> Drop for QueueGet<'_, T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
-            let mut wakeups = Wakeups::new();
-            self.queue.state.borrow_mut().cancel_get(id, &mut wakeups);
-            wakeups.wake();
+            self.withdraw(id);
         }
+    }
+}
+
+impl<T> QueueGet<'_, T> {
+    /// The registered half of `drop`, kept out of line so that dropping a future that
+    /// completed without waiting stays a single test.
+    #[inline(never)]
+    fn withdraw(&self, id: WaiterId) {
+        let mut wakeups = Wakeups::new();
+        self.queue.state.borrow_mut().cancel_get(id, &mut wakeups);
+        wakeups.wake();
     }
 }
 

@@ -75,6 +75,42 @@ impl<T> QueueState<T> {
     /// Puts `item` if there is unreserved room; hands `item` back otherwise.
     #[inline]
     pub(crate) fn try_put(&mut self, item: T, wakeups: &mut Wakeups) -> Result<(), T> {
+        match self.put_uncontended(item) {
+            Ok(()) => Ok(()),
+            Err(item) => self.try_put_slow(item, wakeups),
+        }
+    }
+
+    /// The fast path of every put: with nobody registered on either side there is no
+    /// reservation and no hand-off, so the room is the bound minus the items and the item
+    /// goes to the back. Hands `item` back when that does not apply (waiters registered,
+    /// or no room), for the full protocol to decide; never wakes anyone.
+    #[inline(always)]
+    pub(crate) fn put_uncontended(&mut self, item: T) -> Result<(), T> {
+        if !(self.getters.is_empty() && self.putters.is_empty()) {
+            return Err(item);
+        }
+        if self.maxsize != 0 && self.items.len() >= self.maxsize {
+            return Err(item);
+        }
+        self.unfinished += 1;
+        self.items.push_back(item);
+        Ok(())
+    }
+
+    /// The fast path of every get: the front item, when no putter is registered (so the
+    /// room it frees is owed to nobody). `None` means: use the full protocol.
+    #[inline(always)]
+    pub(crate) fn get_uncontended(&mut self) -> Option<T> {
+        if !self.putters.is_empty() {
+            return None;
+        }
+        self.items.pop_front()
+    }
+
+    /// [`try_put`](Self::try_put) with waiters registered: reservations and hand-offs.
+    #[inline(never)]
+    fn try_put_slow(&mut self, item: T, wakeups: &mut Wakeups) -> Result<(), T> {
         // A waiting putter means all room is reserved; checking both states it outright.
         if self.putters.has_waiting() || self.room() == 0 {
             return Err(item);
@@ -97,12 +133,15 @@ impl<T> QueueState<T> {
     #[inline]
     pub(crate) fn try_get(&mut self, wakeups: &mut Wakeups) -> Option<T> {
         let item = self.items.pop_front()?;
-        self.grant_putters(wakeups);
+        // Fast path: with no putter registered there is nobody to grant the freed room to.
+        if !self.putters.is_empty() {
+            self.grant_putters(wakeups);
+        }
         Some(item)
     }
 
     /// Reserves whatever room there is for the oldest waiting putters.
-    #[inline]
+    #[inline(never)]
     fn grant_putters(&mut self, wakeups: &mut Wakeups) {
         while self.room() > 0 {
             match self.putters.notify_first(()) {
@@ -122,14 +161,7 @@ impl<T> QueueState<T> {
         wakeups: &mut Wakeups,
     ) -> Poll<()> {
         if let Some(id) = *waiter {
-            if self.putters.poll(id, waker).is_pending() {
-                return Poll::Pending;
-            }
-            *waiter = None;
-            // Our grant became this item: the reservation turns into an insertion.
-            let item = item.take().expect("a granted put still holds its item");
-            self.insert(item, wakeups);
-            return Poll::Ready(());
+            return self.poll_put_registered(id, waiter, item, waker, wakeups);
         }
         let value = item.take().expect("put polled after completion");
         match self.try_put(value, wakeups) {
@@ -142,7 +174,28 @@ impl<T> QueueState<T> {
         }
     }
 
+    /// [`poll_put`](Self::poll_put) for a put that is already registered.
+    #[inline(never)]
+    fn poll_put_registered(
+        &mut self,
+        id: WaiterId,
+        waiter: &mut Option<WaiterId>,
+        item: &mut Option<T>,
+        waker: &Waker,
+        wakeups: &mut Wakeups,
+    ) -> Poll<()> {
+        if self.putters.poll(id, waker).is_pending() {
+            return Poll::Pending;
+        }
+        *waiter = None;
+        // Our grant became this item: the reservation turns into an insertion.
+        let item = item.take().expect("a granted put still holds its item");
+        self.insert(item, wakeups);
+        Poll::Ready(())
+    }
+
     /// Withdraws a `put`; room it had been granted goes to the next putter.
+    #[inline(never)]
     pub(crate) fn cancel_put(&mut self, id: WaiterId, wakeups: &mut Wakeups) {
         if self.putters.cancel(id).is_some() {
             self.grant_putters(wakeups);
@@ -158,13 +211,7 @@ impl<T> QueueState<T> {
         wakeups: &mut Wakeups,
     ) -> Poll<T> {
         if let Some(id) = *waiter {
-            let Poll::Ready(item) = self.getters.poll(id, waker) else {
-                return Poll::Pending;
-            };
-            *waiter = None;
-            // The handed item no longer holds room.
-            self.grant_putters(wakeups);
-            return Poll::Ready(item);
+            return self.poll_get_registered(id, waiter, waker, wakeups);
         }
         match self.try_get(wakeups) {
             Some(item) => Poll::Ready(item),
@@ -175,8 +222,27 @@ impl<T> QueueState<T> {
         }
     }
 
+    /// [`poll_get`](Self::poll_get) for a get that is already registered.
+    #[inline(never)]
+    fn poll_get_registered(
+        &mut self,
+        id: WaiterId,
+        waiter: &mut Option<WaiterId>,
+        waker: &Waker,
+        wakeups: &mut Wakeups,
+    ) -> Poll<T> {
+        let Poll::Ready(item) = self.getters.poll(id, waker) else {
+            return Poll::Pending;
+        };
+        *waiter = None;
+        // The handed item no longer holds room.
+        self.grant_putters(wakeups);
+        Poll::Ready(item)
+    }
+
     /// Withdraws a `get`; an item it had been handed goes to the next getter, or back to the
     /// front of the queue.
+    #[inline(never)]
     pub(crate) fn cancel_get(&mut self, id: WaiterId, wakeups: &mut Wakeups) {
         if let Some(item) = self.getters.cancel(id) {
             match self.getters.notify_first(item) {

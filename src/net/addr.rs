@@ -42,7 +42,10 @@ pub(crate) mod sealed {
     use std::net::SocketAddr;
 
     /// What resolving an input takes.
-    #[allow(unreachable_pub, reason = "sealed-trait pattern: public in a private module")]
+    #[allow(
+        unreachable_pub,
+        reason = "sealed-trait pattern: public in a private module"
+    )]
     #[derive(Debug)]
     pub enum Plan {
         /// Already known (or already failed to parse as anything resolvable).
@@ -54,7 +57,10 @@ pub(crate) mod sealed {
     }
 
     /// The sealed supertrait of `ToSocketAddrs`.
-    #[allow(unreachable_pub, reason = "sealed-trait pattern: public in a private module")]
+    #[allow(
+        unreachable_pub,
+        reason = "sealed-trait pattern: public in a private module"
+    )]
     pub trait ToSocketAddrsPriv {
         /// How to turn `self` into addresses.
         fn into_plan(self) -> Plan;
@@ -152,24 +158,38 @@ pub(crate) async fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAd
     let addrs = match addr.into_plan() {
         Plan::Ready(r) => r?,
         Plan::HostPort(query) => {
-            blocking_lookup(move || std::net::ToSocketAddrs::to_socket_addrs(&query).map(Iterator::collect)).await?
+            blocking_lookup(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&query).map(Iterator::collect)
+            })
+            .await?
         }
         Plan::HostAndPort(host, port) => {
-            blocking_lookup(move || std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect))
-                .await?
+            blocking_lookup(move || {
+                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                    .map(Iterator::collect)
+            })
+            .await?
         }
     };
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        ));
     }
     Ok(addrs)
 }
 
-async fn blocking_lookup(f: impl FnOnce() -> io::Result<Vec<SocketAddr>> + Send + 'static) -> io::Result<Vec<SocketAddr>> {
+async fn blocking_lookup(
+    f: impl FnOnce() -> io::Result<Vec<SocketAddr>> + Send + 'static,
+) -> io::Result<Vec<SocketAddr>> {
     let handle = crate::Handle::try_current().ok_or_else(|| {
         io::Error::other("name resolution needs a weft runtime: call it from inside weft::run, Runtime::block_on or a task")
     })?;
-    handle.spawn_blocking(f).await.map_err(|e| io::Error::other(format!("name resolution task failed: {e}")))?
+    handle
+        .spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("name resolution task failed: {e}")))?
 }
 
 /// Resolves a host name (with port) to its socket addresses, on the blocking pool
@@ -183,7 +203,9 @@ async fn blocking_lookup(f: impl FnOnce() -> io::Result<Vec<SocketAddr>> + Send 
 /// # }).unwrap();
 /// ```
 pub async fn lookup_host(host: impl ToSocketAddrs) -> io::Result<LookupHost> {
-    Ok(LookupHost { addrs: resolve(host).await?.into_iter() })
+    Ok(LookupHost {
+        addrs: resolve(host).await?.into_iter(),
+    })
 }
 
 /// The addresses [`lookup_host`] found, in the resolver's order.
@@ -231,5 +253,10 @@ where
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any address")))
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any address",
+        )
+    }))
 }

@@ -45,11 +45,16 @@ impl UdpSocket {
     /// The last address's error, the resolver's, or one saying no runtime is running.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let addrs = addr::resolve(addr).await?;
-        addr::try_each(addrs, |a| std::future::ready(mio::net::UdpSocket::bind(a).and_then(UdpSocket::from_mio))).await
+        addr::try_each(addrs, |a| {
+            std::future::ready(mio::net::UdpSocket::bind(a).and_then(UdpSocket::from_mio))
+        })
+        .await
     }
 
     fn from_mio(socket: mio::net::UdpSocket) -> io::Result<UdpSocket> {
-        Ok(UdpSocket { io: PollEvented::new(socket)? })
+        Ok(UdpSocket {
+            io: PollEvented::new(socket)?,
+        })
     }
 
     /// Wraps a bound `std` socket (switched to non-blocking mode).
@@ -199,7 +204,11 @@ impl UdpSocket {
     /// The resolver's, or the kernel's.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = addr::resolve(target).await?[0];
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Write, |s| s.send_to(buf, target))).await
+        poll_fn(|cx| {
+            self.io
+                .poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
+        })
+        .await
     }
 
     /// Receives one datagram and its sender's address; a datagram longer than `buf` is

@@ -61,11 +61,20 @@ impl Child {
             }
         };
         let exit = ExitWatcher::new(std.id());
-        Ok(Child { stdin, stdout, stderr, std: Some(std), exit, status: None })
+        Ok(Child {
+            stdin,
+            stdout,
+            stderr,
+            std: Some(std),
+            exit,
+            status: None,
+        })
     }
 
     fn std(&mut self) -> &mut std::process::Child {
-        self.std.as_mut().expect("the std child is only taken in drop")
+        self.std
+            .as_mut()
+            .expect("the std child is only taken in drop")
     }
 
     /// The child's process id, or `None` once it has been reaped (when the id may
@@ -209,7 +218,11 @@ impl Child {
         })
         .await?;
         let status = self.wait().await?;
-        Ok(Output { status, stdout: out, stderr: err })
+        Ok(Output {
+            status,
+            stdout: out,
+            stderr: err,
+        })
     }
 }
 

@@ -35,7 +35,9 @@ impl Command {
     /// let cmd = weft::process::Command::new("ls");
     /// ```
     pub fn new(program: impl AsRef<OsStr>) -> Command {
-        Command { std: std::process::Command::new(program) }
+        Command {
+            std: std::process::Command::new(program),
+        }
     }
 
     /// Appends an argument.

@@ -36,11 +36,21 @@ const MAX_POLL: Duration = Duration::from_millis(50);
 pub(super) struct PidFd(OwnedFd);
 
 impl mio::event::Source for PidFd {
-    fn register(&mut self, registry: &mio::Registry, token: mio::Token, interests: mio::Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
         SourceFd(&self.0.as_raw_fd()).register(registry, token, interests)
     }
 
-    fn reregister(&mut self, registry: &mio::Registry, token: mio::Token, interests: mio::Interest) -> io::Result<()> {
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
         SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interests)
     }
 
@@ -51,7 +61,10 @@ impl mio::event::Source for PidFd {
 
 pub(super) enum ExitWatcher {
     PidFd(PollEvented<PidFd>),
-    Timer { sleep: Option<Pin<Box<Sleep>>>, next: Duration },
+    Timer {
+        sleep: Option<Pin<Box<Sleep>>>,
+        next: Duration,
+    },
 }
 
 fn polling_forced() -> bool {
@@ -69,7 +82,10 @@ impl ExitWatcher {
                 }
             }
         }
-        ExitWatcher::Timer { sleep: None, next: FIRST_POLL }
+        ExitWatcher::Timer {
+            sleep: None,
+            next: FIRST_POLL,
+        }
     }
 
     /// Polls until `try_wait` returns a status.

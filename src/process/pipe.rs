@@ -101,7 +101,9 @@ impl ChildStdin {
     pub fn from_std(stdin: std::process::ChildStdin) -> io::Result<ChildStdin> {
         let sender = Sender::from(stdin);
         sender.set_nonblocking(true)?;
-        Ok(ChildStdin { io: Some(PollEvented::with_interest(sender, mio::Interest::WRITABLE)?) })
+        Ok(ChildStdin {
+            io: Some(PollEvented::with_interest(sender, mio::Interest::WRITABLE)?),
+        })
     }
 
     fn closed() -> io::Error {
@@ -130,7 +132,9 @@ impl ChildStdout {
     /// # Errors
     /// Outside a runtime, or when the registration fails.
     pub fn from_std(stdout: std::process::ChildStdout) -> io::Result<ChildStdout> {
-        Ok(ChildStdout { io: receiver(Receiver::from(stdout))? })
+        Ok(ChildStdout {
+            io: receiver(Receiver::from(stdout))?,
+        })
     }
 }
 
@@ -155,19 +159,29 @@ impl ChildStderr {
     /// # Errors
     /// Outside a runtime, or when the registration fails.
     pub fn from_std(stderr: std::process::ChildStderr) -> io::Result<ChildStderr> {
-        Ok(ChildStderr { io: receiver(Receiver::from(stderr))? })
+        Ok(ChildStderr {
+            io: receiver(Receiver::from(stderr))?,
+        })
     }
 }
 
 impl AsyncWrite for ChildStdin {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match &self.io {
             Some(io) => io.poll_write(cx, buf),
             None => Poll::Ready(Err(ChildStdin::closed())),
         }
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         match &self.io {
             Some(io) => io.poll_write_vectored(cx, bufs),
             None => Poll::Ready(Err(ChildStdin::closed())),
@@ -186,13 +200,21 @@ impl AsyncWrite for ChildStdin {
 }
 
 impl AsyncRead for ChildStdout {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_read(cx, buf)
     }
 }
 
 impl AsyncRead for ChildStderr {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_read(cx, buf)
     }
 }
@@ -224,7 +246,10 @@ impl AsFd for ChildStderr {
 impl fmt::Debug for ChildStdin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.io {
-            Some(io) => f.debug_struct("ChildStdin").field("fd", &io.get_ref().as_raw_fd()).finish(),
+            Some(io) => f
+                .debug_struct("ChildStdin")
+                .field("fd", &io.get_ref().as_raw_fd())
+                .finish(),
             None => f.debug_struct("ChildStdin").field("closed", &true).finish(),
         }
     }
@@ -232,22 +257,32 @@ impl fmt::Debug for ChildStdin {
 
 impl fmt::Debug for ChildStdout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildStdout").field("fd", &self.as_raw_fd()).finish()
+        f.debug_struct("ChildStdout")
+            .field("fd", &self.as_raw_fd())
+            .finish()
     }
 }
 
 impl fmt::Debug for ChildStderr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildStderr").field("fd", &self.as_raw_fd()).finish()
+        f.debug_struct("ChildStderr")
+            .field("fd", &self.as_raw_fd())
+            .finish()
     }
 }
 
 /// Reads `reader` to end-of-file into `buf`, a chunk at a time, as far as it can without
 /// waiting. `Ready(Ok)` leaves `reader` as `None`: the caller can poll two of these in
 /// turn and so drain stdout and stderr concurrently.
-pub(super) fn poll_drain<R: AsyncRead + Unpin>(reader: &mut Option<R>, buf: &mut Vec<u8>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+pub(super) fn poll_drain<R: AsyncRead + Unpin>(
+    reader: &mut Option<R>,
+    buf: &mut Vec<u8>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
     const CHUNK: usize = 32 * 1024;
-    let Some(r) = reader else { return Poll::Ready(Ok(())) };
+    let Some(r) = reader else {
+        return Poll::Ready(Ok(()));
+    };
     loop {
         let filled = buf.len();
         buf.resize(filled + CHUNK, 0);

@@ -22,7 +22,10 @@ struct Orphans {
     thread_running: bool,
 }
 
-static ORPHANS: Mutex<Orphans> = Mutex::new(Orphans { children: Vec::new(), thread_running: false });
+static ORPHANS: Mutex<Orphans> = Mutex::new(Orphans {
+    children: Vec::new(),
+    thread_running: false,
+});
 
 /// Takes `child` over until it exits.
 pub(super) fn adopt(mut child: Child) {
@@ -32,7 +35,9 @@ pub(super) fn adopt(mut child: Child) {
     let mut orphans = ORPHANS.lock();
     orphans.children.push(child);
     if !orphans.thread_running {
-        let spawned = std::thread::Builder::new().name("weft-reaper".into()).spawn(reap_until_empty);
+        let spawned = std::thread::Builder::new()
+            .name("weft-reaper".into())
+            .spawn(reap_until_empty);
         // If no thread could start, the next adoption tries again.
         orphans.thread_running = spawned.is_ok();
     }
@@ -42,7 +47,9 @@ fn reap_until_empty() {
     loop {
         std::thread::sleep(INTERVAL);
         let mut orphans = ORPHANS.lock();
-        orphans.children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        orphans
+            .children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
         if orphans.children.is_empty() {
             orphans.thread_running = false;
             return;

@@ -32,7 +32,10 @@ pub(crate) struct MainWake {
 impl MainWake {
     fn new(unparker: Unparker) -> StdArc<MainWake> {
         // Starts woken: the first poll happens at once.
-        StdArc::new(MainWake { woken: AtomicBool::new(true), unparker })
+        StdArc::new(MainWake {
+            woken: AtomicBool::new(true),
+            unparker,
+        })
     }
 
     /// Consumes a wake.
@@ -58,7 +61,8 @@ impl Wake for MainWake {
     }
 }
 
-const NOT_IN_RUNTIME_HINT: &str = "Cannot call block_on from a thread that is already running weft tasks \
+const NOT_IN_RUNTIME_HINT: &str =
+    "Cannot call block_on from a thread that is already running weft tasks \
 (a worker, or inside another block_on): it would block the runtime's own thread. \
 Use `.await` instead, or move the blocking call into weft::spawn_blocking.";
 
@@ -77,7 +81,11 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
 }
 
 /// Current-thread flavour: this thread runs worker 0.
-fn block_on_as_worker<F: Future>(handle: &Handle, deque: super::queue::Deque<super::shared::SharedTask>, future: F) -> F::Output {
+fn block_on_as_worker<F: Future>(
+    handle: &Handle,
+    deque: super::queue::Deque<super::shared::SharedTask>,
+    future: F,
+) -> F::Output {
     let shared = handle.shared.clone();
     let parker = shared.remotes[0].parker.clone();
     let home = LocalHome::new(Unparker::Worker(parker.clone()));
@@ -97,9 +105,16 @@ fn block_on_as_worker<F: Future>(handle: &Handle, deque: super::queue::Deque<sup
             }
         }
     }
-    let finish = Finish { worker: Some(WorkerLocal::new(0, shared, deque)), home: home.clone() };
+    let finish = Finish {
+        worker: Some(WorkerLocal::new(0, shared, deque)),
+        home: home.clone(),
+    };
     let worker = finish.worker.as_ref().expect("set above");
-    let cx = RtContext { handle: handle.clone(), worker: Some(worker as *const WorkerLocal), home: Some(home.clone()) };
+    let cx = RtContext {
+        handle: handle.clone(),
+        worker: Some(worker as *const WorkerLocal),
+        home: Some(home.clone()),
+    };
     let out = {
         let _guard = context::enter(&cx);
         let fut = pin!(future);
@@ -123,7 +138,11 @@ fn block_on_parked<F: Future>(handle: &Handle, future: F) -> F::Output {
         }
     }
     let _finish = Finish(home.clone());
-    let cx = RtContext { handle: handle.clone(), worker: None, home: Some(home.clone()) };
+    let cx = RtContext {
+        handle: handle.clone(),
+        worker: None,
+        home: Some(home.clone()),
+    };
     let _guard = context::enter(&cx);
     let mut fut = pin!(future);
     loop {

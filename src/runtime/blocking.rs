@@ -60,7 +60,13 @@ impl BlockingPool {
     pub(crate) fn new(max_threads: usize, keep_alive: Duration, thread_name: String) -> Self {
         BlockingPool {
             inner: Arc::new(PoolInner {
-                state: Mutex::new(PoolState { queue: VecDeque::new(), threads: 0, idle: 0, shutdown: false, spawned_ever: 0 }),
+                state: Mutex::new(PoolState {
+                    queue: VecDeque::new(),
+                    threads: 0,
+                    idle: 0,
+                    shutdown: false,
+                    spawned_ever: 0,
+                }),
                 work: Condvar::new(),
                 exited: Condvar::new(),
                 owned: OwnedTasks::new(),
@@ -76,7 +82,10 @@ impl BlockingPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (notified, join) = self.inner.owned.bind_new(BlockingJob(Some(f)), self.inner.clone());
+        let (notified, join) = self
+            .inner
+            .owned
+            .bind_new(BlockingJob(Some(f)), self.inner.clone());
         if let Some(notified) = notified {
             self.inner.submit(notified, Some(handle));
         }
@@ -130,7 +139,9 @@ impl PoolInner {
         if st.threads >= self.max_threads {
             return; // a busy thread will pick it up
         }
-        let Some(handle) = handle.cloned() else { return };
+        let Some(handle) = handle.cloned() else {
+            return;
+        };
         st.threads += 1;
         st.spawned_ever += 1;
         let id = st.spawned_ever;
@@ -156,7 +167,11 @@ impl PoolInner {
     }
 
     fn run_thread(self: Arc<Self>, handle: Handle) {
-        let cx = context::Context { handle, worker: None, home: None };
+        let cx = context::Context {
+            handle,
+            worker: None,
+            home: None,
+        };
         let _guard = context::enter(&cx);
         let mut st = self.state.lock();
         loop {
@@ -195,6 +210,8 @@ impl Schedule for Arc<PoolInner> {
 
 impl std::fmt::Debug for BlockingPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockingPool").field("max_threads", &self.inner.max_threads).finish()
+        f.debug_struct("BlockingPool")
+            .field("max_threads", &self.inner.max_threads)
+            .finish()
     }
 }

@@ -168,26 +168,45 @@ impl Builder {
             lifo: self.lifo_slot,
             multi_thread: multi,
         };
-        let blocking = BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive, self.thread_name.clone());
+        let blocking = BlockingPool::new(
+            self.max_blocking_threads,
+            self.blocking_keep_alive,
+            self.thread_name.clone(),
+        );
         let idle_core = if multi { None } else { deques.pop() };
-        let shared = Arc::new(Shared::new(remotes.into_boxed_slice(), blocking, config, idle_core));
-        let handle = Handle { shared: shared.clone() };
+        let shared = Arc::new(Shared::new(
+            remotes.into_boxed_slice(),
+            blocking,
+            config,
+            idle_core,
+        ));
+        let handle = Handle {
+            shared: shared.clone(),
+        };
         let threads = ThreadGroup::new();
         if multi {
             // Read the affinity mask once, before any worker pins itself (FIELD-NOTES).
-            let cores = if self.pin_to_cores { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+            let cores = if self.pin_to_cores {
+                core_affinity::get_core_ids().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             for (i, deque) in deques.into_iter().enumerate() {
                 let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
                 let handle = handle.clone();
-                let started = threads.spawn(format!("{}-worker-{i}", self.thread_name), move || {
-                    if let Some(core) = core {
-                        core_affinity::set_for_current(core);
-                    }
-                    super::run_worker(handle, i, deque);
-                });
+                let started =
+                    threads.spawn(format!("{}-worker-{i}", self.thread_name), move || {
+                        if let Some(core) = core {
+                            core_affinity::set_for_current(core);
+                        }
+                        super::run_worker(handle, i, deque);
+                    });
                 if let Err(e) = started {
                     // Stop the workers already started before reporting.
-                    let rt = Runtime { handle: handle_clone(&shared), threads };
+                    let rt = Runtime {
+                        handle: handle_clone(&shared),
+                        threads,
+                    };
                     drop(rt);
                     return Err(e);
                 }
@@ -198,5 +217,7 @@ impl Builder {
 }
 
 fn handle_clone(shared: &Arc<Shared>) -> Handle {
-    Handle { shared: shared.clone() }
+    Handle {
+        shared: shared.clone(),
+    }
 }

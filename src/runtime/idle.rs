@@ -137,12 +137,19 @@ impl Idle {
 
     /// Some sleeper other than `me`, to be woken as a watcher.
     pub(crate) fn some_sleeper(&self, me: Option<usize>) -> Option<usize> {
-        self.sleepers.lock().iter().rev().copied().find(|&i| Some(i) != me)
+        self.sleepers
+            .lock()
+            .iter()
+            .rev()
+            .copied()
+            .find(|&i| Some(i) != me)
     }
 
     /// Tries to become the watcher; true on success.
     pub(crate) fn start_watching(&self) -> bool {
-        self.watching.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        self.watching
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// Gives up the watcher role.
@@ -155,7 +162,6 @@ impl Idle {
     pub(crate) fn needs_watcher(&self) -> bool {
         self.num_workers > 1 && self.watching.load(Ordering::SeqCst) == 0
     }
-
 }
 
 impl std::fmt::Debug for Idle {

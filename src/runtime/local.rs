@@ -81,7 +81,10 @@ impl LocalHome {
     }
 
     fn is_current(self: &Arc<Self>) -> bool {
-        context::with(|cx| cx.and_then(|cx| cx.home.as_ref()).is_some_and(|h| Arc::ptr_eq(h, self)))
+        context::with(|cx| {
+            cx.and_then(|cx| cx.home.as_ref())
+                .is_some_and(|h| Arc::ptr_eq(h, self))
+        })
     }
 
     /// Spawns a `!Send` task here. Must be called on the home thread.
@@ -105,7 +108,6 @@ impl LocalHome {
         self.len.store(0, Ordering::Relaxed);
         drop(drained);
     }
-
 }
 
 impl Schedule for Arc<LocalHome> {
@@ -123,6 +125,8 @@ impl Schedule for Arc<LocalHome> {
 
 impl std::fmt::Debug for LocalHome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalHome").field("queued", &self.len.load(Ordering::Relaxed)).finish()
+        f.debug_struct("LocalHome")
+            .field("queued", &self.len.load(Ordering::Relaxed))
+            .finish()
     }
 }

@@ -59,7 +59,11 @@ impl RuntimeMetrics {
     }
 
     fn worker(&self, i: usize) -> &super::shared::Remote {
-        assert!(i < self.num_workers(), "worker index {i} out of range (the runtime has {} workers)", self.num_workers());
+        assert!(
+            i < self.num_workers(),
+            "worker index {i} out of range (the runtime has {} workers)",
+            self.num_workers()
+        );
         &self.shared.remotes[i]
     }
 
@@ -112,7 +116,9 @@ impl std::fmt::Debug for RuntimeMetrics {
             .field("num_alive_tasks", &self.num_alive_tasks())
             .field("spawned_tasks_count", &self.spawned_tasks_count())
             .field("global_queue_depth", &self.global_queue_depth());
-        let polls: Vec<u64> = (0..self.num_workers()).map(|i| self.worker_poll_count(i)).collect();
+        let polls: Vec<u64> = (0..self.num_workers())
+            .map(|i| self.worker_poll_count(i))
+            .collect();
         d.field("worker_poll_count", &polls).finish()
     }
 }

@@ -157,7 +157,9 @@ impl Drop for Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.handle.shared.remotes.len()).finish()
+        f.debug_struct("Runtime")
+            .field("workers", &self.handle.shared.remotes.len())
+            .finish()
     }
 }
 
@@ -210,7 +212,9 @@ impl Handle {
 
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle").field("workers", &self.shared.remotes.len()).finish()
+        f.debug_struct("Handle")
+            .field("workers", &self.shared.remotes.len())
+            .finish()
     }
 }
 
@@ -219,7 +223,11 @@ fn run_worker(handle: Handle, index: usize, deque: Deque<SharedTask>) {
     let shared = handle.shared.clone();
     let home = LocalHome::new(Unparker::Worker(shared.remotes[index].parker.clone()));
     let worker = WorkerLocal::new(index, shared, deque);
-    let cx = context::Context { handle, worker: Some(&worker as *const WorkerLocal), home: Some(home.clone()) };
+    let cx = context::Context {
+        handle,
+        worker: Some(&worker as *const WorkerLocal),
+        home: Some(home.clone()),
+    };
     let _guard = context::enter(&cx);
     let none: Option<(std::pin::Pin<&mut std::future::Pending<()>>, _)> = None;
     worker.run_until(none, Some(&home));
@@ -234,7 +242,9 @@ pub(crate) struct ThreadGroup {
 
 impl ThreadGroup {
     fn new() -> Self {
-        ThreadGroup { alive: Arc::new((Mutex::new(0), Condvar::new())) }
+        ThreadGroup {
+            alive: Arc::new((Mutex::new(0), Condvar::new())),
+        }
     }
 
     fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
@@ -292,7 +302,8 @@ impl ThreadGroup {
 /// If the runtime cannot start (for example no file descriptors left), or when called
 /// from inside a runtime.
 pub fn run<F: Future>(future: F) -> F::Output {
-    let rt = Runtime::new().unwrap_or_else(|e| panic!("weft::run could not start the runtime: {e}"));
+    let rt =
+        Runtime::new().unwrap_or_else(|e| panic!("weft::run could not start the runtime: {e}"));
     rt.block_on(future)
 }
 
@@ -325,7 +336,8 @@ where
     // Borrow the current runtime rather than clone its handle: two fewer shared atomic
     // operations per spawn.
     let mut future = Some(future);
-    let spawned = context::with(|cx| cx.map(|cx| cx.handle.shared.spawn(future.take().expect("taken once"))));
+    let spawned =
+        context::with(|cx| cx.map(|cx| cx.handle.shared.spawn(future.take().expect("taken once"))));
     match spawned {
         Some(join) => join,
         None => panic!(

@@ -37,17 +37,27 @@ pub(crate) struct Parker<B> {
 
 impl<B: Blocker> Parker<B> {
     pub(crate) fn new(blocker: B) -> Self {
-        Parker { state: AtomicUsize::new(EMPTY), blocker }
+        Parker {
+            state: AtomicUsize::new(EMPTY),
+            blocker,
+        }
     }
 
     /// Blocks until unparked or `timeout` (`None`: no timeout) passes. May return early.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         // SeqCst on every state access: `is_parked` (used by the watcher to tell a stuck
         // worker from a sleeping one) needs a single order with the scheduler's SeqCst ops.
-        if self.state.compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
             return;
         }
-        if let Err(actual) = self.state.compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst) {
+        if let Err(actual) =
+            self.state
+                .compare_exchange(EMPTY, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+        {
             debug_assert_eq!(actual, NOTIFIED);
             self.state.swap(EMPTY, Ordering::SeqCst);
             return;
@@ -71,7 +81,9 @@ impl<B: Blocker> Parker<B> {
 
 impl<B> std::fmt::Debug for Parker<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Parker").field("state", &self.state.load(Ordering::Relaxed)).finish()
+        f.debug_struct("Parker")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -86,7 +98,10 @@ pub(crate) struct CondvarBlocker {
 
 impl CondvarBlocker {
     pub(crate) fn new() -> Self {
-        CondvarBlocker { pending: Mutex::new(false), cv: Condvar::new() }
+        CondvarBlocker {
+            pending: Mutex::new(false),
+            cv: Condvar::new(),
+        }
     }
 }
 

@@ -28,7 +28,10 @@ pub(crate) struct LifoSlot<S: 'static> {
 
 impl<S: 'static> LifoSlot<S> {
     pub(crate) fn new() -> Self {
-        LifoSlot { ptr: AtomicPtr::new(std::ptr::null_mut()), _s: std::marker::PhantomData }
+        LifoSlot {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            _s: std::marker::PhantomData,
+        }
     }
 
     /// Puts `task` in the slot; returns the task it displaced.
@@ -104,7 +107,9 @@ mod mock {
 
     fn steal_half<T>(from: &Mutex<VecDeque<T>>, dest: &Deque<T>) -> Steal<T> {
         let mut src = from.lock();
-        let Some(first) = src.pop_front() else { return Steal::Empty };
+        let Some(first) = src.pop_front() else {
+            return Steal::Empty;
+        };
         let more = src.len() / 2;
         let moved: Vec<T> = src.drain(..more).collect();
         drop(src);

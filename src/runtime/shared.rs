@@ -155,7 +155,11 @@ impl Shared {
 
     /// True if any queue holds a task (used by the last searcher before sleeping).
     pub(crate) fn has_stealable_work(&self) -> bool {
-        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty() || !r.lifo.is_empty())
+        !self.injector.is_empty()
+            || self
+                .remotes
+                .iter()
+                .any(|r| !r.stealer.is_empty() || !r.lifo.is_empty())
     }
 }
 
@@ -175,6 +179,9 @@ impl Schedule for Arc<Shared> {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("workers", &self.remotes.len()).field("idle", &self.idle).finish()
+        f.debug_struct("Shared")
+            .field("workers", &self.remotes.len())
+            .field("idle", &self.idle)
+            .finish()
     }
 }

@@ -85,7 +85,9 @@ impl WorkerLocal {
             tick: Cell::new(0),
             lifo_streak: Cell::new(0),
             is_searching: Cell::new(false),
-            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
+            rng: Cell::new(
+                0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407),
+            ),
             watching: Cell::new(false),
             idle_rounds: Cell::new(0),
             seen_ticks: RefCell::new(vec![u64::MAX; n]),
@@ -165,12 +167,16 @@ impl WorkerLocal {
         mut main: Option<(Pin<&mut F>, &std::sync::Arc<MainWake>)>,
         home: Option<&LocalHome>,
     ) -> Option<F::Output> {
-        let waker = main.as_ref().map(|(_, w)| std::task::Waker::from(std::sync::Arc::clone(w)));
+        let waker = main
+            .as_ref()
+            .map(|(_, w)| std::task::Waker::from(std::sync::Arc::clone(w)));
         loop {
             if let (Some((fut, wake)), Some(waker)) = (main.as_mut(), waker.as_ref()) {
                 if wake.take() {
                     let mut cx = Context::from_waker(waker);
-                    if let Poll::Ready(out) = crate::coop::with_budget(|| fut.as_mut().poll(&mut cx)) {
+                    if let Poll::Ready(out) =
+                        crate::coop::with_budget(|| fut.as_mut().poll(&mut cx))
+                    {
                         return Some(out);
                     }
                 }
@@ -266,8 +272,14 @@ impl WorkerLocal {
             if victim == self.index {
                 continue;
             }
-            if let Some(t) = steal_retrying(|| shared.remotes[victim].stealer.steal_batch_and_pop(&self.deque)) {
-                self.remote().metrics.add_steals(1 + self.deque.len() as u64);
+            if let Some(t) = steal_retrying(|| {
+                shared.remotes[victim]
+                    .stealer
+                    .steal_batch_and_pop(&self.deque)
+            }) {
+                self.remote()
+                    .metrics
+                    .add_steals(1 + self.deque.len() as u64);
                 return Some(t);
             }
         }
@@ -285,7 +297,9 @@ impl WorkerLocal {
         let shared = &self.shared;
         let idle = &shared.idle;
         let was_searching = self.is_searching.replace(false);
-        if idle.transition_worker_to_parked(self.index, was_searching) && shared.has_stealable_work() {
+        if idle.transition_worker_to_parked(self.index, was_searching)
+            && shared.has_stealable_work()
+        {
             // Nobody searches any more: re-check before sleeping (idle.rs, step 4).
             shared.notify_one();
         }
@@ -391,7 +405,8 @@ impl WorkerLocal {
 
 impl std::fmt::Debug for WorkerLocal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerLocal").field("index", &self.index).finish()
+        f.debug_struct("WorkerLocal")
+            .field("index", &self.index)
+            .finish()
     }
 }
-

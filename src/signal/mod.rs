@@ -45,7 +45,9 @@ use std::task::{Context, Poll};
 /// When the handler cannot be installed (the self-pipe or the dispatch thread cannot be
 /// created).
 pub fn ctrl_c() -> CtrlC {
-    CtrlC { inner: unix::signal(unix::SignalKind::interrupt()).map_err(Some) }
+    CtrlC {
+        inner: unix::signal(unix::SignalKind::interrupt()).map_err(Some),
+    }
 }
 
 /// The future returned by [`ctrl_c`].
@@ -69,7 +71,9 @@ impl Future for CtrlC {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.inner {
             Ok(signal) => signal.poll_recv(cx).map(Ok),
-            Err(e) => Poll::Ready(Err(e.take().unwrap_or_else(|| io::Error::other("CtrlC polled after it completed")))),
+            Err(e) => Poll::Ready(Err(e
+                .take()
+                .unwrap_or_else(|| io::Error::other("CtrlC polled after it completed")))),
         }
     }
 }

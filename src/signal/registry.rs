@@ -68,21 +68,36 @@ struct Registry {
     next_waiter: u64,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry { entries: Vec::new(), write_end: None, next_waiter: 0 });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    entries: Vec::new(),
+    write_end: None,
+    next_waiter: 0,
+});
 
 /// Signals that cannot be caught, or whose handler returning would re-run the faulting
 /// instruction forever.
-const FORBIDDEN: [libc::c_int; 5] = [libc::SIGILL, libc::SIGFPE, libc::SIGKILL, libc::SIGSEGV, libc::SIGSTOP];
+const FORBIDDEN: [libc::c_int; 5] = [
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGKILL,
+    libc::SIGSEGV,
+    libc::SIGSTOP,
+];
 
 /// Step 1: makes sure `signum` is being listened for; returns its current generation.
 pub(super) fn listen(signum: libc::c_int) -> io::Result<u64> {
     if signum <= 0 || signum as usize > MAX_SIGNUM || FORBIDDEN.contains(&signum) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("signal {signum} cannot be listened for")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("signal {signum} cannot be listened for"),
+        ));
     }
     let mut reg = REGISTRY.lock();
     if reg.write_end.is_none() {
         let (read, write) = sys::signal_pipe()?;
-        std::thread::Builder::new().name("weft-signal".into()).spawn(move || dispatch_forever(read))?;
+        std::thread::Builder::new()
+            .name("weft-signal".into())
+            .spawn(move || dispatch_forever(read))?;
         WRITE_FD.store(write.as_raw_fd() as usize, Ordering::Release);
         reg.write_end = Some(write);
     }
@@ -131,7 +146,12 @@ pub(super) fn delivered_since(signum: libc::c_int, seen: u64) -> Option<u64> {
 /// Step 4: ready if `signum` was delivered since generation `seen` (returns the current
 /// generation, and forgets the listener's waker); otherwise stores `waker` under
 /// `waiter` and returns `None`.
-pub(super) fn poll_delivered(signum: libc::c_int, seen: u64, waiter: &mut Option<u64>, waker: &Waker) -> Option<u64> {
+pub(super) fn poll_delivered(
+    signum: libc::c_int,
+    seen: u64,
+    waiter: &mut Option<u64>,
+    waker: &Waker,
+) -> Option<u64> {
     let mut reg = REGISTRY.lock();
     let reg = &mut *reg;
     let entry = &mut reg.entries[signum as usize];

@@ -163,7 +163,12 @@ pub struct Signal {
 /// OS's error when the handler, pipe or thread cannot be set up.
 pub fn signal(kind: SignalKind) -> io::Result<Signal> {
     let seen = registry::listen(kind.0)?;
-    Ok(Signal { signum: kind.0, seen, waiter: None, registered: None })
+    Ok(Signal {
+        signum: kind.0,
+        seen,
+        waiter: None,
+        registered: None,
+    })
 }
 
 impl Signal {
@@ -199,7 +204,10 @@ impl Signal {
     /// ```
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         // Fast path: nothing delivered and this task's waker is already stored.
-        let stored = self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        let stored = self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()));
         if stored && registry::delivered_since(self.signum, self.seen).is_none() {
             return Poll::Pending;
         }
@@ -229,6 +237,9 @@ impl Drop for Signal {
 
 impl fmt::Debug for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signal").field("signum", &self.signum).field("seen", &self.seen).finish()
+        f.debug_struct("Signal")
+            .field("signum", &self.signum)
+            .field("seen", &self.seen)
+            .finish()
     }
 }

@@ -142,7 +142,10 @@ impl Default for Condition {
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.waiters.try_lock() {
-            Some(list) => f.debug_struct("Condition").field("waiters", &*list).finish(),
+            Some(list) => f
+                .debug_struct("Condition")
+                .field("waiters", &*list)
+                .finish(),
             None => f.write_str("Condition { <locked> }"),
         }
     }

@@ -195,7 +195,10 @@ impl EventWait<'_> {
                 }
                 // Still in the list: remember the newest waker.
                 let waiting = list.poll(id, cx.waker());
-                debug_assert!(waiting.is_pending(), "event waiters are never notified in place");
+                debug_assert!(
+                    waiting.is_pending(),
+                    "event waiters are never notified in place"
+                );
                 Poll::Pending
             }
             None => {

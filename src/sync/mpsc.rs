@@ -68,10 +68,7 @@ fn with_bound<T>(maxsize: usize) -> (Sender<T>, Receiver<T>) {
         receiver_alive: true,
         receiver_waker: None,
     }));
-    (
-        Sender { chan: chan.clone() },
-        Receiver { chan },
-    )
+    (Sender { chan: chan.clone() }, Receiver { chan })
 }
 
 /// The state all halves share, behind one lock.
@@ -219,7 +216,10 @@ impl<T> Future for SendFuture<'_, T> {
                 if let Some(id) = this.waiter.take() {
                     chan.queue.cancel_put(id, &mut wakeups);
                 }
-                let value = this.value.take().expect("SendFuture polled after completion");
+                let value = this
+                    .value
+                    .take()
+                    .expect("SendFuture polled after completion");
                 Poll::Ready(Err(SendError(value)))
             } else {
                 let sent = chan.queue.poll_put(

@@ -55,7 +55,10 @@ impl Permits {
     ///
     /// If `permits > MAX_PERMITS`.
     pub(crate) fn new(permits: usize) -> Self {
-        assert!(permits <= MAX_PERMITS, "a semaphore holds at most {MAX_PERMITS} permits");
+        assert!(
+            permits <= MAX_PERMITS,
+            "a semaphore holds at most {MAX_PERMITS} permits"
+        );
         Permits {
             state: AtomicUsize::new(permits * ONE),
             waiters: Mutex::new(Waiters::new()),
@@ -209,12 +212,10 @@ impl Permits {
         while state & QUEUED == 0 {
             let new = add_permits(state, n);
             // Release: pairs with the Acquire of whoever takes these permits.
-            match self.state.compare_exchange_weak(
-                state,
-                new,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(actual) => state = actual,
             }
@@ -251,12 +252,10 @@ impl Permits {
                 return;
             }
             // Release: pairs with the Acquire of whoever takes these permits.
-            match self.state.compare_exchange_weak(
-                state,
-                new,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(actual) => state = actual,
             }

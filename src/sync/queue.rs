@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use crate::local::queue_state::{QueueEmpty, QueueFull, QueueState};
 use crate::local::waiters::{WaiterId, Wakeups};
-use crate::loom::Mutex;
+use crate::loom::{Mutex, MutexGuard};
 
 /// A FIFO queue for tasks on any worker, bounded by `maxsize` (0 = unbounded), with
 /// asyncio's `task_done`/`join` accounting.
@@ -128,7 +128,10 @@ impl<T> Queue<T> {
         let mut wakeups = Wakeups::new();
         let counted = self.state.lock().task_done(&mut wakeups);
         wakeups.wake();
-        assert!(counted, "task_done() called more times than there were items");
+        assert!(
+            counted,
+            "task_done() called more times than there were items"
+        );
     }
 
     /// Completes once every item put has been marked with [`task_done`](Queue::task_done).
@@ -210,13 +213,31 @@ impl<T> Future for QueuePut<'_, T> {
         // A producer that never finds the queue full must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
+        let mut state = this.queue.state.lock();
+        if this.waiter.is_none() {
+            if let Some(item) = this.item.take() {
+                match state.put_uncontended(item) {
+                    Ok(()) => return Poll::Ready(()),
+                    Err(item) => this.item = Some(item),
+                }
+            }
+        }
+        this.poll_contended(state, cx)
+    }
+}
+
+impl<'a, T> QueuePut<'a, T> {
+    /// The full protocol (registration, reservations, hand-offs), out of line so that the
+    /// uncontended put above stays small.
+    #[inline(never)]
+    fn poll_contended(
+        &mut self,
+        mut state: MutexGuard<'a, QueueState<T>>,
+        cx: &Context<'_>,
+    ) -> Poll<()> {
         let mut wakeups = Wakeups::new();
-        let done = this.queue.state.lock().poll_put(
-            &mut this.waiter,
-            &mut this.item,
-            cx.waker(),
-            &mut wakeups,
-        );
+        let done = state.poll_put(&mut self.waiter, &mut self.item, cx.waker(), &mut wakeups);
+        drop(state);
         wakeups.wake();
         done
     }
@@ -226,10 +247,19 @@ impl<T> Drop for QueuePut<'_, T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
-            let mut wakeups = Wakeups::new();
-            self.queue.state.lock().cancel_put(id, &mut wakeups);
-            wakeups.wake();
+            self.withdraw(id);
         }
+    }
+}
+
+impl<T> QueuePut<'_, T> {
+    /// The registered half of `drop`, kept out of line so that dropping a future that
+    /// completed without waiting stays a single test.
+    #[inline(never)]
+    fn withdraw(&self, id: WaiterId) {
+        let mut wakeups = Wakeups::new();
+        self.queue.state.lock().cancel_put(id, &mut wakeups);
+        wakeups.wake();
     }
 }
 
@@ -256,12 +286,28 @@ impl<T> Future for QueueGet<'_, T> {
         // A consumer that never finds the queue empty must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
+        let mut state = this.queue.state.lock();
+        if this.waiter.is_none() {
+            if let Some(item) = state.get_uncontended() {
+                return Poll::Ready(item);
+            }
+        }
+        this.poll_contended(state, cx)
+    }
+}
+
+impl<'a, T> QueueGet<'a, T> {
+    /// The full protocol (registration, hand-offs, granting freed room to putters), out of
+    /// line so that the uncontended get above stays small.
+    #[inline(never)]
+    fn poll_contended(
+        &mut self,
+        mut state: MutexGuard<'a, QueueState<T>>,
+        cx: &Context<'_>,
+    ) -> Poll<T> {
         let mut wakeups = Wakeups::new();
-        let item = this
-            .queue
-            .state
-            .lock()
-            .poll_get(&mut this.waiter, cx.waker(), &mut wakeups);
+        let item = state.poll_get(&mut self.waiter, cx.waker(), &mut wakeups);
+        drop(state);
         wakeups.wake();
         item
     }
@@ -271,10 +317,19 @@ impl<T> Drop for QueueGet<'_, T> {
     #[inline]
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
-            let mut wakeups = Wakeups::new();
-            self.queue.state.lock().cancel_get(id, &mut wakeups);
-            wakeups.wake();
+            self.withdraw(id);
         }
+    }
+}
+
+impl<T> QueueGet<'_, T> {
+    /// The registered half of `drop`, kept out of line so that dropping a future that
+    /// completed without waiting stays a single test.
+    #[inline(never)]
+    fn withdraw(&self, id: WaiterId) {
+        let mut wakeups = Wakeups::new();
+        self.queue.state.lock().cancel_get(id, &mut wakeups);
+        wakeups.wake();
     }
 }
 

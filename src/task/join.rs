@@ -39,7 +39,10 @@ impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
     pub(super) fn new(raw: TaskRef) -> Self {
-        JoinHandle { raw, _output: PhantomData }
+        JoinHandle {
+            raw,
+            _output: PhantomData,
+        }
     }
 
     /// Asks the task to stop. It is dropped at its next scheduling point (on its own
@@ -81,7 +84,13 @@ impl<T> Future for JoinHandle<T> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         let header = self.raw.header();
         // SAFETY: `out` has the type the vtable of a task with output `T` writes.
-        unsafe { (header.vtable.try_read_output)(self.raw.as_ptr(), &mut out as *mut _ as *mut (), cx.waker()) };
+        unsafe {
+            (header.vtable.try_read_output)(
+                self.raw.as_ptr(),
+                &mut out as *mut _ as *mut (),
+                cx.waker(),
+            )
+        };
         out
     }
 }
@@ -119,11 +128,17 @@ pub struct JoinError {
 
 impl JoinError {
     pub(crate) fn cancelled(id: u64) -> Self {
-        JoinError { id, repr: Repr::Cancelled }
+        JoinError {
+            id,
+            repr: Repr::Cancelled,
+        }
     }
 
     pub(crate) fn panic(id: u64, payload: Box<dyn Any + Send + 'static>) -> Self {
-        JoinError { id, repr: Repr::Panic(Mutex::new(payload)) }
+        JoinError {
+            id,
+            repr: Repr::Panic(Mutex::new(payload)),
+        }
     }
 
     /// True if the task was aborted or dropped by runtime shutdown.
@@ -142,7 +157,8 @@ impl JoinError {
     /// If the error is a cancellation; check [`is_panic`](Self::is_panic) first or use
     /// [`try_into_panic`](Self::try_into_panic).
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("JoinError::into_panic called on a cancellation error")
+        self.try_into_panic()
+            .expect("JoinError::into_panic called on a cancellation error")
     }
 
     /// The panic payload, or the error back if it was a cancellation.
@@ -159,7 +175,9 @@ impl JoinError {
     }
 
     fn panic_message(&self) -> Option<String> {
-        let Repr::Panic(p) = &self.repr else { return None };
+        let Repr::Panic(p) = &self.repr else {
+            return None;
+        };
         let p = p.try_lock()?;
         if let Some(s) = p.downcast_ref::<&'static str>() {
             Some((*s).to_string())
@@ -185,7 +203,12 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({})", self.id),
-            Repr::Panic(_) => write!(f, "JoinError::Panic({}, {:?})", self.id, self.panic_message()),
+            Repr::Panic(_) => write!(
+                f,
+                "JoinError::Panic({}, {:?})",
+                self.id,
+                self.panic_message()
+            ),
         }
     }
 }

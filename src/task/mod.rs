@@ -101,7 +101,9 @@ impl<S: 'static> Drop for Task<S> {
 
 impl<S: 'static> std::fmt::Debug for Task<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Task").field("id", &self.0.header().id).finish()
+        f.debug_struct("Task")
+            .field("id", &self.0.header().id)
+            .finish()
     }
 }
 
@@ -156,20 +158,30 @@ impl<S: 'static> Drop for Notified<S> {
 
 impl<S: 'static> std::fmt::Debug for Notified<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notified").field("id", &self.0.header().id).finish()
+        f.debug_struct("Notified")
+            .field("id", &self.0.header().id)
+            .finish()
     }
 }
 
 /// Allocates a task. The caller must put the `Task` in its owned list (or shut it down if
 /// the list is closed) and submit the `Notified`.
-pub(crate) fn new_task<F, S>(future: F, scheduler: S, id: u64) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
+pub(crate) fn new_task<F, S>(
+    future: F,
+    scheduler: S,
+    id: u64,
+) -> (Task<S>, Notified<S>, JoinHandle<F::Output>)
 where
     F: Future + 'static,
     S: Schedule,
 {
     let ptr = raw::allocate(future, scheduler, id);
     let r = TaskRef::from_raw(ptr);
-    (Task(r, PhantomData), Notified(r, PhantomData), JoinHandle::new(r))
+    (
+        Task(r, PhantomData),
+        Notified(r, PhantomData),
+        JoinHandle::new(r),
+    )
 }
 
 /// A process-unique task id.

@@ -45,7 +45,15 @@ pub(crate) struct OwnedTasks<S: 'static> {
 impl<S: Schedule> OwnedTasks<S> {
     pub(crate) fn new() -> Self {
         let shards = (0..SHARDS)
-            .map(|_| Padded(Mutex::new(Shard { slots: Vec::new(), free: Vec::new(), closed: false, alive: 0, spawned: 0 })))
+            .map(|_| {
+                Padded(Mutex::new(Shard {
+                    slots: Vec::new(),
+                    free: Vec::new(),
+                    closed: false,
+                    alive: 0,
+                    spawned: 0,
+                }))
+            })
             .collect();
         OwnedTasks { shards }
     }
@@ -78,7 +86,11 @@ impl<S: Schedule> OwnedTasks<S> {
     /// Allocates a task for `future` and binds it here. Returns its first `Notified` for the
     /// caller to queue, or `None` if the list is closed (the task is then already cancelled,
     /// so its `JoinHandle` reports `is_cancelled()`).
-    pub(crate) fn bind_new<F>(&self, future: F, scheduler: S) -> (Option<super::Notified<S>>, super::JoinHandle<F::Output>)
+    pub(crate) fn bind_new<F>(
+        &self,
+        future: F,
+        scheduler: S,
+    ) -> (Option<super::Notified<S>>, super::JoinHandle<F::Output>)
     where
         F: std::future::Future + 'static,
     {
@@ -144,6 +156,8 @@ impl<S: Schedule> OwnedTasks<S> {
 
 impl<S: 'static> std::fmt::Debug for OwnedTasks<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OwnedTasks").field("shards", &self.shards.len()).finish()
+        f.debug_struct("OwnedTasks")
+            .field("shards", &self.shards.len())
+            .finish()
     }
 }

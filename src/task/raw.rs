@@ -174,7 +174,8 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
                     // the back. Ours keeps the cell, and so the scheduler handle `yield_now`
                     // borrows from it, alive until the call returns: once queued, the task
                     // may be run to completion on another thread.
-                    let notified = Notified(TaskRef::from_raw(self.header_ptr()), Default::default());
+                    let notified =
+                        Notified(TaskRef::from_raw(self.header_ptr()), Default::default());
                     self.cell().scheduler.yield_now(notified);
                     self.drop_reference();
                 }
@@ -222,7 +223,11 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
                     w.wake_by_ref();
                 }
             });
-            if !self.state().unset_join_waker_after_complete().has(JOIN_INTEREST) {
+            if !self
+                .state()
+                .unset_join_waker_after_complete()
+                .has(JOIN_INTEREST)
+            {
                 // SAFETY: the `JoinHandle` was dropped while JOIN_WAKER was still set, so it
                 // left the slot to us, and nobody else touches it.
                 self.cell().join_waker.with_mut(|w| unsafe { *w = None });
@@ -236,10 +241,14 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
     }
 
     fn take_output(&self) -> Result<F::Output, JoinError> {
-        // SAFETY: called by the `JoinHandle` after it observed COMPLETE with JOIN_INTEREST.
-        self.cell().stage.with_mut(|p| match std::mem::replace(unsafe { &mut *p }, Stage::Consumed) {
-            Stage::Finished(out) => out,
-            _ => panic!("JoinHandle polled after it returned Ready"),
+        self.cell().stage.with_mut(|p| {
+            // SAFETY: called by the `JoinHandle` after it observed COMPLETE with
+            // JOIN_INTEREST: the task is done with the stage and nobody else reads it.
+            let stage = unsafe { &mut *p };
+            match std::mem::replace(stage, Stage::Consumed) {
+                Stage::Finished(out) => out,
+                _ => panic!("JoinHandle polled after it returned Ready"),
+            }
         })
     }
 
@@ -253,11 +262,16 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
             self.store_join_waker(waker)
         } else {
             // SAFETY: JOIN_WAKER is set, so the slot is only read (by us or the completer).
-            let same = self.cell().join_waker.with(|w| unsafe { &*w }.as_ref().is_some_and(|w| w.will_wake(waker)));
+            let same = self
+                .cell()
+                .join_waker
+                .with(|w| unsafe { &*w }.as_ref().is_some_and(|w| w.will_wake(waker)));
             if same {
                 return false;
             }
-            self.state().unset_join_waker().and_then(|()| self.store_join_waker(waker))
+            self.state()
+                .unset_join_waker()
+                .and_then(|()| self.store_join_waker(waker))
         };
         match stored {
             Ok(()) => false,
@@ -270,7 +284,9 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
 
     fn store_join_waker(&self, waker: &Waker) -> Result<(), ()> {
         // SAFETY: JOIN_WAKER is clear, so only the `JoinHandle` (us) touches the slot.
-        self.cell().join_waker.with_mut(|w| unsafe { *w = Some(waker.clone()) });
+        self.cell()
+            .join_waker
+            .with_mut(|w| unsafe { *w = Some(waker.clone()) });
         let res = self.state().set_join_waker();
         if res.is_err() {
             // Completed first, so the completer never read the slot: still ours.
@@ -294,7 +310,9 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 unsafe fn schedule<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: forwarded from the caller.
     let h = unsafe { Harness::<F, S>::from_raw(ptr) };
-    h.cell().scheduler.schedule(Notified(TaskRef::from_raw(ptr), Default::default()));
+    h.cell()
+        .scheduler
+        .schedule(Notified(TaskRef::from_raw(ptr), Default::default()));
 }
 
 /// # Safety
@@ -307,7 +325,11 @@ unsafe fn dealloc<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 /// # Safety
 /// `ptr` is a live task of type `<F, S>` held by a `JoinHandle<F::Output>`, and `dst`
 /// points to a `Poll<Result<F::Output, JoinError>>`.
-unsafe fn try_read_output<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker) {
+unsafe fn try_read_output<F: Future + 'static, S: Schedule>(
+    ptr: NonNull<Header>,
+    dst: *mut (),
+    waker: &Waker,
+) {
     // SAFETY: forwarded from the caller.
     let h = unsafe { Harness::<F, S>::from_raw(ptr) };
     if h.can_read_output(waker) {

@@ -115,7 +115,10 @@ impl State {
             let Some(next) = next else { return r };
             // AcqRel: the acquire half sees the previous owner's writes to the cell; the
             // release half publishes ours to the next.
-            match self.0.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return r,
                 Err(actual) => cur = actual,
             }
@@ -131,11 +134,18 @@ impl State {
                 // of a queued task (`transition_to_shutdown` sets RUNNING | CANCELLED and
                 // leaves its `Notified` in the queue). A *poller* never holds RUNNING while a
                 // `Notified` exists: NOTIFIED is cleared when polling starts.
-                debug_assert!(s.has(COMPLETE) || s.has(CANCELLED), "popped a running task: {s:?}");
+                debug_assert!(
+                    s.has(COMPLETE) || s.has(CANCELLED),
+                    "popped a running task: {s:?}"
+                );
                 return (None, ToRunning::Skip);
             }
             let next = (s.0 & !NOTIFIED) | RUNNING;
-            let r = if s.has(CANCELLED) { ToRunning::Cancel } else { ToRunning::Poll };
+            let r = if s.has(CANCELLED) {
+                ToRunning::Cancel
+            } else {
+                ToRunning::Poll
+            };
             (Some(next), r)
         })
     }
@@ -191,7 +201,10 @@ impl State {
             } else if s.has(RUNNING) || s.has(NOTIFIED) {
                 (Some(s.0 | CANCELLED | NOTIFIED), ToNotified::Nothing)
             } else {
-                (Some((s.0 | CANCELLED | NOTIFIED) + REF_ONE), ToNotified::Submit)
+                (
+                    Some((s.0 | CANCELLED | NOTIFIED) + REF_ONE),
+                    ToNotified::Submit,
+                )
             }
         })
     }
@@ -211,7 +224,12 @@ impl State {
     /// Fast path of `JoinHandle` drop: only the common "never polled, not complete" word.
     pub(crate) fn drop_join_handle_fast(&self) -> bool {
         self.0
-            .compare_exchange(INITIAL, INITIAL - REF_ONE - JOIN_INTEREST, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(
+                INITIAL,
+                INITIAL - REF_ONE - JOIN_INTEREST,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
             .is_ok()
     }
 
@@ -224,7 +242,11 @@ impl State {
     pub(crate) fn transition_to_join_handle_dropped(&self) -> Snapshot {
         self.update(|s| {
             debug_assert!(s.has(JOIN_INTEREST));
-            let next = if s.has(COMPLETE) { s.0 & !JOIN_INTEREST } else { s.0 & !(JOIN_INTEREST | JOIN_WAKER) };
+            let next = if s.has(COMPLETE) {
+                s.0 & !JOIN_INTEREST
+            } else {
+                s.0 & !(JOIN_INTEREST | JOIN_WAKER)
+            };
             (Some(next), s)
         })
     }
@@ -256,7 +278,10 @@ impl State {
     pub(crate) fn unset_join_waker(&self) -> Result<(), ()> {
         self.update(|s| {
             // The completer clears JOIN_WAKER after waking, so it may be gone once COMPLETE.
-            debug_assert!(s.has(JOIN_INTEREST) && (s.has(JOIN_WAKER) || s.has(COMPLETE)), "{s:?}");
+            debug_assert!(
+                s.has(JOIN_INTEREST) && (s.has(JOIN_WAKER) || s.has(COMPLETE)),
+                "{s:?}"
+            );
             if s.has(COMPLETE) {
                 (None, Err(()))
             } else {

@@ -27,12 +27,19 @@ use crate::loom::Arc;
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now().checked_add(duration).unwrap_or_else(far_future))
+    sleep_until(
+        Instant::now()
+            .checked_add(duration)
+            .unwrap_or_else(far_future),
+    )
 }
 
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep { deadline, registered: None }
+    Sleep {
+        deadline,
+        registered: None,
+    }
 }
 
 fn far_future() -> Instant {
@@ -61,7 +68,8 @@ impl Sleep {
 
     /// True once the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        self.registered.as_ref().is_some_and(|r| r.entry.is_fired()) || Instant::now() >= self.deadline
+        self.registered.as_ref().is_some_and(|r| r.entry.is_fired())
+            || Instant::now() >= self.deadline
     }
 
     /// Moves the deadline (the sleep can be awaited again).
@@ -85,7 +93,11 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         std::task::ready!(crate::coop::poll_proceed(cx));
         if let Some(r) = &self.registered {
-            return if r.entry.register_waker(cx.waker()) { Poll::Ready(()) } else { Poll::Pending };
+            return if r.entry.register_waker(cx.waker()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
         }
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
@@ -118,7 +130,10 @@ impl Drop for Sleep {
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep").field("deadline", &self.deadline).field("registered", &self.registered.is_some()).finish()
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("registered", &self.registered.is_some())
+            .finish()
     }
 }
 
@@ -153,12 +168,18 @@ impl From<Elapsed> for std::io::Error {
 /// });
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    Timeout { future: Some(future), sleep: sleep(duration) }
+    Timeout {
+        future: Some(future),
+        sleep: sleep(duration),
+    }
 }
 
 /// Like [`timeout`], with a deadline.
 pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
-    Timeout { future: Some(future), sleep: sleep_until(deadline) }
+    Timeout {
+        future: Some(future),
+        sleep: sleep_until(deadline),
+    }
 }
 
 /// The future returned by [`timeout`].
@@ -198,7 +219,9 @@ impl<F: Future> Future for Timeout<F> {
 
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Timeout").field("sleep", &self.sleep).finish()
+        f.debug_struct("Timeout")
+            .field("sleep", &self.sleep)
+            .finish()
     }
 }
 
@@ -217,9 +240,16 @@ impl<F> fmt::Debug for Timeout<F> {
 /// # Panics
 /// If `period` is zero.
 pub fn interval(period: Duration) -> Interval {
-    assert!(!period.is_zero(), "weft::time::interval: the period must be non-zero");
+    assert!(
+        !period.is_zero(),
+        "weft::time::interval: the period must be non-zero"
+    );
     let now = Instant::now();
-    Interval { next: now, period, sleep: sleep_until(now) }
+    Interval {
+        next: now,
+        period,
+        sleep: sleep_until(now),
+    }
 }
 
 /// A periodic timer; see [`interval`]. Missed ticks fire back to back until it catches up.

@@ -545,13 +545,18 @@ impl<F: Future> Probe<F> {
 
     /// Polls once.
     pub fn poll(&mut self) -> Poll<F::Output> {
-        self.fut.as_mut().poll(&mut Context::from_waker(&self.waker))
+        self.fut
+            .as_mut()
+            .poll(&mut Context::from_waker(&self.waker))
     }
 
     /// Polls once, expecting `Pending`.
     #[track_caller]
     pub fn pending(&mut self) {
-        assert!(self.poll().is_pending(), "expected the future to be pending");
+        assert!(
+            self.poll().is_pending(),
+            "expected the future to be pending"
+        );
     }
 
     /// Polls once, expecting `Ready`.

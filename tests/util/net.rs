@@ -11,7 +11,10 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 /// A multi-thread runtime with `workers` workers.
 pub fn rt(workers: usize) -> weft::Runtime {
-    weft::Builder::multi_thread().worker_threads(workers).build().unwrap()
+    weft::Builder::multi_thread()
+        .worker_threads(workers)
+        .build()
+        .unwrap()
 }
 
 /// xorshift64: deterministic, seeded, plenty for sizes and offsets.
@@ -51,7 +54,10 @@ pub fn pattern() -> Vec<u8> {
 
 pub const PATTERN_LEN: usize = 256 * 1024;
 
-pub async fn write_all<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, mut buf: &[u8]) -> io::Result<()> {
+pub async fn write_all<W: AsyncWrite + Unpin + ?Sized>(
+    w: &mut W,
+    mut buf: &[u8],
+) -> io::Result<()> {
     while !buf.is_empty() {
         let n = poll_fn(|cx| Pin::new(&mut *w).poll_write(cx, buf)).await?;
         if n == 0 {
@@ -62,11 +68,17 @@ pub async fn write_all<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, mut buf: &[u8]
     Ok(())
 }
 
-pub async fn read_some<R: AsyncRead + Unpin + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub async fn read_some<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    buf: &mut [u8],
+) -> io::Result<usize> {
     poll_fn(|cx| Pin::new(&mut *r).poll_read(cx, buf)).await
 }
 
-pub async fn read_exact<R: AsyncRead + Unpin + ?Sized>(r: &mut R, mut buf: &mut [u8]) -> io::Result<()> {
+pub async fn read_exact<R: AsyncRead + Unpin + ?Sized>(
+    r: &mut R,
+    mut buf: &mut [u8],
+) -> io::Result<()> {
     while !buf.is_empty() {
         let n = read_some(r, buf).await?;
         if n == 0 {
@@ -124,7 +136,10 @@ pub fn raise_fd_limit() {
 
 /// Sets the soft descriptor limit (`None`: the hard limit); returns the previous one.
 pub fn set_fd_limit(soft: Option<u64>) -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `lim` is a valid, writable `rlimit`.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
     let prev = lim.rlim_cur;
@@ -136,7 +151,10 @@ pub fn set_fd_limit(soft: Option<u64>) -> u64 {
 
 /// `SO_LINGER` with a zero timeout: closing the socket then sends RST, not FIN.
 pub fn set_linger_zero(fd: RawFd) {
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: `linger` is a valid `struct linger` whose size is passed along.
     let rc = unsafe {
         libc::setsockopt(
@@ -147,7 +165,12 @@ pub fn set_linger_zero(fd: RawFd) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         )
     };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER): {}", io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        io::Error::last_os_error()
+    );
 }
 
 /// Pids of this process's children that are zombies (state `Z` in `/proc/PID/stat`).
@@ -155,10 +178,16 @@ pub fn zombie_children() -> Vec<u32> {
     let me = std::process::id();
     let mut zombies = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // "pid (comm) state ppid ...": comm may contain spaces, so split after the last ')'.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
         let mut fields = rest.split_whitespace();
         let state = fields.next();
         let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());

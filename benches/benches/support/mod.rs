@@ -66,7 +66,10 @@ impl Rt for Weft {
     type RecvError = weft_oneshot::RecvError;
 
     fn multi_thread(workers: usize) -> Self {
-        let rt = weft::Builder::multi_thread().worker_threads(workers).build().expect("weft runtime");
+        let rt = weft::Builder::multi_thread()
+            .worker_threads(workers)
+            .build()
+            .expect("weft runtime");
         let handle = rt.handle();
         Weft { rt, handle }
     }

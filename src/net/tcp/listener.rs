@@ -59,7 +59,9 @@ impl TcpListener {
     fn bind_addr(addr: SocketAddr) -> io::Result<TcpListener> {
         let listener = mio::net::TcpListener::bind(addr)?;
         sys::set_listen_backlog(listener.as_fd(), sys::LISTEN_BACKLOG)?;
-        Ok(TcpListener { io: PollEvented::with_interest(listener, mio::Interest::READABLE)? })
+        Ok(TcpListener {
+            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
+        })
     }
 
     /// Wraps a bound and listening `std` listener (switched to non-blocking mode).
@@ -79,7 +81,9 @@ impl TcpListener {
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         let listener = mio::net::TcpListener::from_std(listener);
-        Ok(TcpListener { io: PollEvented::with_interest(listener, mio::Interest::READABLE)? })
+        Ok(TcpListener {
+            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
+        })
     }
 
     /// Deregisters the socket and returns it as a `std` listener (still in non-blocking
@@ -142,7 +146,10 @@ impl TcpListener {
 
     /// Accepts without registering the stream, so the task that will serve it can
     /// register it with its own worker's driver.
-    pub(crate) fn poll_accept_mio(&self, cx: &mut Context<'_>) -> Poll<io::Result<(mio::net::TcpStream, SocketAddr)>> {
+    pub(crate) fn poll_accept_mio(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(mio::net::TcpStream, SocketAddr)>> {
         loop {
             match std::task::ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept())) {
                 Err(e) if sys::is_transient_accept_error(&e) => continue,

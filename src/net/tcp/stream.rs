@@ -84,7 +84,10 @@ impl TcpStream {
             // 4. Connected, or a spurious wake-up: then wait again.
             match stream.io.get_ref().peer_addr() {
                 Ok(_) => return Ok(stream),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected && spurious < CONNECT_SPURIOUS_LIMIT => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotConnected
+                        && spurious < CONNECT_SPURIOUS_LIMIT =>
+                {
                     spurious += 1;
                     registration.clear_readiness(ev);
                 }
@@ -95,7 +98,9 @@ impl TcpStream {
 
     /// Wraps an accepted or connected mio stream, registering it with the current driver.
     pub(crate) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
-        Ok(TcpStream { io: PollEvented::new(stream)? })
+        Ok(TcpStream {
+            io: PollEvented::new(stream)?,
+        })
     }
 
     /// Wraps a connected `std` stream (which is switched to non-blocking mode).
@@ -230,15 +235,27 @@ impl TcpStream {
         split::split(self)
     }
 
-    pub(super) fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_read_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_read(cx, buf)
     }
 
-    pub(super) fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_write_priv(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_write(cx, buf)
     }
 
-    pub(super) fn poll_write_vectored_priv(&self, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         self.io.poll_write_vectored(cx, bufs)
     }
 
@@ -253,17 +270,29 @@ impl TcpStream {
 }
 
 impl AsyncRead for TcpStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_read_priv(cx, buf)
     }
 }
 
 impl AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_priv(cx, buf)
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_vectored_priv(cx, bufs)
     }
 

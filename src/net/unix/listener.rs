@@ -59,7 +59,9 @@ impl UnixListener {
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let listener = mio::net::UnixListener::bind(path)?;
         sys::set_listen_backlog(listener.as_fd(), sys::LISTEN_BACKLOG)?;
-        Ok(UnixListener { io: PollEvented::with_interest(listener, mio::Interest::READABLE)? })
+        Ok(UnixListener {
+            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
+        })
     }
 
     /// Wraps a bound and listening `std` listener (switched to non-blocking mode).
@@ -81,7 +83,9 @@ impl UnixListener {
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
         let listener = mio::net::UnixListener::from_std(listener);
-        Ok(UnixListener { io: PollEvented::with_interest(listener, mio::Interest::READABLE)? })
+        Ok(UnixListener {
+            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
+        })
     }
 
     /// Deregisters the socket and returns it as a `std` listener (still in non-blocking
@@ -145,7 +149,9 @@ impl UnixListener {
             match std::task::ready!(self.io.poll_io(cx, Direction::Read, |l| l.accept())) {
                 Err(e) if sys::is_transient_accept_error(&e) => continue,
                 Err(e) => return Poll::Ready(Err(e)),
-                Ok((stream, addr)) => return Poll::Ready(UnixStream::from_mio(stream).map(|s| (s, addr))),
+                Ok((stream, addr)) => {
+                    return Poll::Ready(UnixStream::from_mio(stream).map(|s| (s, addr)))
+                }
             }
         }
     }

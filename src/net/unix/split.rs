@@ -52,7 +52,15 @@ pub struct OwnedWriteHalf {
 
 pub(super) fn split(stream: UnixStream) -> (OwnedReadHalf, OwnedWriteHalf) {
     let inner = Arc::new(stream);
-    (OwnedReadHalf { inner: inner.clone() }, OwnedWriteHalf { inner, shutdown_on_drop: true })
+    (
+        OwnedReadHalf {
+            inner: inner.clone(),
+        },
+        OwnedWriteHalf {
+            inner,
+            shutdown_on_drop: true,
+        },
+    )
 }
 
 impl OwnedReadHalf {
@@ -165,17 +173,29 @@ impl OwnedWriteHalf {
 }
 
 impl AsyncRead for OwnedReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_read_priv(cx, buf)
     }
 }
 
 impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_write_priv(cx, buf)
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_write_vectored_priv(cx, bufs)
     }
 
