@@ -12,7 +12,9 @@
 //!    `notify_one` so the rest of the burst is picked up (no thundering herd, no stall).
 //! 4. A worker that parks registers as a sleeper first; if no worker searches after that
 //!    (it was the last searcher, or it was not searching and nobody is), it re-checks every
-//!    queue afterwards and notifies if anything is there. Step 1 skipped its wake because a
+//!    queue a searcher can take from (the injector and the deques; a LIFO slot is its
+//!    owner's to run, and a LIFO put never relies on a wake) and notifies if anything is
+//!    there. Step 1 skipped its wake because a
 //!    searcher existed, or because this worker still counted as unparked (an awake worker
 //!    is expected to find queued work itself); this re-check is what keeps that wake from
 //!    being lost. Both sides use SeqCst (a Dekker pair: "publish work, then read the state"

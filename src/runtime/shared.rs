@@ -153,13 +153,15 @@ impl Shared {
         }
     }
 
-    /// True if any queue holds a task (used by the last searcher before sleeping).
+    /// True if a searcher could take a task now: the injector or a peer's deque holds one
+    /// (used by the last searcher before sleeping).
+    ///
+    /// LIFO slots do not count: `steal_work` does not take them (their owner runs them
+    /// next, or the watcher rescues them from an owner stuck in a poll). Counting them made
+    /// a parking worker notify itself, fail to steal, and park again, in a loop that ran
+    /// for as long as a busy peer kept its LIFO slot full.
     pub(crate) fn has_stealable_work(&self) -> bool {
-        !self.injector.is_empty()
-            || self
-                .remotes
-                .iter()
-                .any(|r| !r.stealer.is_empty() || !r.lifo.is_empty())
+        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.stealer.is_empty())
     }
 }
 
