@@ -135,7 +135,7 @@ impl StreamReader {
             return Ok(Vec::new());
         }
         poll_fn(|cx| {
-            let available = ready!(self.poll_fill_if_empty(cx))?;
+            let available = ready!(self.poll_fill_if_empty(cx, n))?;
             let take = n.min(available.len());
             let out = available[..take].to_vec();
             self.consume_buffered(take);
@@ -218,7 +218,7 @@ impl StreamReader {
                     self.consume_buffered(n);
                     return Poll::Ready(Ok(out));
                 }
-                if ready!(self.poll_fill(cx))? == 0 {
+                if ready!(self.poll_fill(cx, n - buffered))? == 0 {
                     self.consume_buffered(buffered);
                     return Poll::Ready(Err(early_eof(n, buffered)));
                 }
@@ -280,7 +280,7 @@ impl StreamReader {
                 return Poll::Ready(Err(line_too_long(self.limit)));
             }
             // Read more. There is room: at most `limit` bytes are buffered.
-            if ready!(self.poll_fill(cx))? == 0 {
+            if ready!(self.poll_fill(cx, READ_CHUNK))? == 0 {
                 let rest = self.buffer().to_vec();
                 self.consume_buffered(rest.len());
                 return Poll::Ready(Ok(rest));
@@ -288,11 +288,11 @@ impl StreamReader {
         }
     }
 
-    /// The buffered bytes, reading once from the inner reader first if there are none.
-    /// Empty only at end of stream.
-    fn poll_fill_if_empty(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+    /// The buffered bytes, reading once from the inner reader first if there are none
+    /// (with room for `want` bytes if the cap allows). Empty only at end of stream.
+    fn poll_fill_if_empty(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<&[u8]>> {
         if self.start == self.end {
-            ready!(self.poll_fill(cx))?;
+            ready!(self.poll_fill(cx, want))?;
         }
         Poll::Ready(Ok(self.buffer()))
     }
@@ -300,9 +300,13 @@ impl StreamReader {
     /// Reads once from the inner reader into the free space after the buffered bytes
     /// (making room first); gives how many bytes came, 0 at end of stream.
     ///
+    /// `want` is how many more bytes the caller is after: the buffer grows (up to its cap)
+    /// so that one read can bring them all, instead of a 64 KiB message arriving in
+    /// `READ_CHUNK` pieces, one syscall each.
+    ///
     /// Callers only fill while at most `limit` bytes are buffered, so after compaction there
     /// are always at least `READ_CHUNK` bytes of room within the cap.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
         let cap = self.limit.saturating_add(READ_CHUNK);
         debug_assert!(
             self.end - self.start <= self.limit,
@@ -311,6 +315,11 @@ impl StreamReader {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+        }
+        let needed = self.end.saturating_add(want).min(cap);
+        if needed > self.buf.len() && self.start == 0 {
+            // Grow once to what the caller asked for (zeroing only the new part).
+            self.buf.resize(needed.max(READ_CHUNK), 0);
         }
         if self.end == self.buf.len() {
             // Out of room at the back: move the data to the front, or else grow.
@@ -367,7 +376,7 @@ impl AsyncRead for StreamReader {
         if this.start == this.end && out.len() >= READ_CHUNK {
             return this.inner.as_mut().poll_read(cx, out);
         }
-        let available = ready!(this.poll_fill_if_empty(cx))?;
+        let available = ready!(this.poll_fill_if_empty(cx, out.len()))?;
         let n = out.len().min(available.len());
         out[..n].copy_from_slice(&available[..n]);
         this.consume_buffered(n);
@@ -377,7 +386,7 @@ impl AsyncRead for StreamReader {
 
 impl AsyncBufRead for StreamReader {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().poll_fill_if_empty(cx)
+        self.get_mut().poll_fill_if_empty(cx, READ_CHUNK)
     }
 
     fn consume(self: Pin<&mut Self>, amt: usize) {
