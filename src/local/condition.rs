@@ -1,6 +1,5 @@
 //! `local::Condition`: wait for a change under a `local::Mutex`.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -8,6 +7,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::cell::StateCell;
 use super::mutex::{Mutex, MutexGuard, MutexLock};
 use super::waiters::{WaiterId, Waiters, Wakeups};
 
@@ -41,7 +41,7 @@ use super::waiters::{WaiterId, Waiters, Wakeups};
 /// ```
 pub struct Condition {
     /// Tasks waiting to be notified, oldest first.
-    waiters: RefCell<Waiters<()>>,
+    waiters: StateCell<Waiters<()>>,
     _local: PhantomData<Rc<()>>,
 }
 
@@ -53,7 +53,7 @@ impl Condition {
     /// ```
     pub const fn new() -> Self {
         Condition {
-            waiters: RefCell::new(Waiters::new()),
+            waiters: StateCell::new(Waiters::new()),
             _local: PhantomData,
         }
     }
@@ -145,12 +145,12 @@ impl Default for Condition {
 
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.waiters.try_borrow() {
-            Ok(list) => f
+        match self.waiters.try_borrow_mut() {
+            Some(list) => f
                 .debug_struct("Condition")
                 .field("waiters", &*list)
                 .finish(),
-            Err(_) => f.write_str("Condition { <busy> }"),
+            None => f.write_str("Condition { <busy> }"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`Mutex`], [`Event`], [`Condition`], [`Semaphore`] and [`Queue`] have the same methods and
 //! the same FIFO and cancellation semantics as their [`weft::sync`](crate::sync) twins, but
-//! keep their state in `Cell`s and `RefCell`s (a mutex's value sits in an `UnsafeCell`
+//! keep their state in `Cell`s and checked cells (a mutex's value sits in an `UnsafeCell`
 //! that only the holder of its `Cell` lock reaches). That makes them cheaper (no atomic
 //! read-modify-write, no lock), and `!Send + !Sync`: the compiler will not let one leave the
 //! thread that created it, so they belong to tasks started with `weft::spawn_local` or run by
@@ -74,8 +74,10 @@
 //! # Building blocks shared with `weft::sync`
 //!
 //! The waiter list (`waiters.rs`) and the queue's state machine (`queue_state.rs`) are plain
-//! data. This module keeps them in `RefCell`s; `weft::sync` keeps the same code behind a
-//! lock, so both flavours have one implementation of FIFO order, handoff and cancellation.
+//! data. This module keeps them in a `StateCell` (`cell.rs`: a `RefCell` whose release is
+//! a plain store, which keeps back-to-back operations off a chain of read-modify-writes);
+//! `weft::sync` keeps the same code behind a lock, so both flavours have one implementation
+//! of FIFO order, handoff and cancellation.
 
 mod cell;
 mod condition;

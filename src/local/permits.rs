@@ -7,9 +7,10 @@
 //! that sees a free permit can never be barging past a queued waiter, and needs no look at the
 //! list.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::task::{Context, Poll};
 
+use super::cell::StateCell;
 use super::waiters::{WaiterId, Waiters, Wakeups};
 
 /// A count of permits plus the FIFO of tasks waiting for one.
@@ -17,14 +18,14 @@ use super::waiters::{WaiterId, Waiters, Wakeups};
 pub(crate) struct Permits {
     /// Free permits. Zero whenever `waiters.has_waiting()`.
     available: Cell<usize>,
-    waiters: RefCell<Waiters<()>>,
+    waiters: StateCell<Waiters<()>>,
 }
 
 impl Permits {
     pub(crate) const fn new(permits: usize) -> Self {
         Permits {
             available: Cell::new(permits),
-            waiters: RefCell::new(Waiters::new()),
+            waiters: StateCell::new(Waiters::new()),
         }
     }
 
@@ -78,7 +79,7 @@ impl Permits {
     /// Returns `n` permits: oldest waiters first, the rest to the count.
     #[inline]
     pub(crate) fn release(&self, n: usize) {
-        if self.waiters.borrow().has_waiting() {
+        if self.waiters.borrow_mut().has_waiting() {
             self.release_to_waiters(n);
         } else {
             self.add(n);

@@ -1,6 +1,6 @@
 //! The queue's state machine, shared by `local::Queue`, `sync::Queue` and `sync::mpsc`.
 //!
-//! [`QueueState`] is plain data; each flavour puts it in its own cell (`RefCell`,
+//! [`QueueState`] is plain data; each flavour puts it in its own cell (`StateCell`,
 //! `crate::loom::Mutex`) and its futures call the `poll_*`/`cancel_*` pairs below, then wake
 //! the collected [`Wakeups`] once the cell is released.
 //!
