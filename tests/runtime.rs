@@ -199,6 +199,49 @@ fn timer_on_a_busy_worker_is_served_by_its_peer() {
 }
 
 #[test]
+fn timer_on_a_busy_worker_is_served_when_no_worker_is_idle() {
+    // One worker hogs its thread; the other never parks either (its task only yields), so
+    // there is no parked watcher: the running peer's maintenance must do the rescue.
+    let rt = rt(2);
+    let flag = Arc::new(AtomicBool::new(false));
+    let hog_started = Arc::new(AtomicBool::new(false));
+    let (f, started) = (flag.clone(), hog_started.clone());
+    let hog = rt.spawn(async move {
+        let sleep = poll_once(Box::pin(weft::time::sleep(Duration::from_millis(10)))).await;
+        let f2 = f.clone();
+        // In this worker's LIFO slot, behind the hog: the rescue must take it too.
+        let _sleeper = weft::spawn(async move {
+            sleep.await;
+            f2.store(true, Ordering::Release);
+        });
+        started.store(true, Ordering::Release);
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while !f.load(Ordering::Acquire) && Instant::now() < give_up {
+            std::hint::spin_loop();
+        }
+        f.load(Ordering::Acquire)
+    });
+    let (f, started) = (flag.clone(), hog_started.clone());
+    let yielder = rt.spawn(async move {
+        let give_up = Instant::now() + Duration::from_secs(20);
+        let mut yields = 0_u64;
+        while !f.load(Ordering::Acquire) && Instant::now() < give_up {
+            weft::yield_now().await;
+            yields += 1;
+        }
+        (started.load(Ordering::Acquire), yields)
+    });
+    let (saw_flag, (hog_ran, yields)) =
+        rt.block_on(async move { (hog.await.unwrap(), yielder.await.unwrap()) });
+    assert!(hog_ran);
+    assert!(yields > 0, "the two tasks did not run side by side");
+    assert!(
+        saw_flag,
+        "the busy worker's timer was stranded while its peer was busy too"
+    );
+}
+
+#[test]
 fn runtime_drop_with_pending_tasks_leaks_nothing() {
     let live = Arc::new(AtomicUsize::new(0));
     struct Counted(Arc<AtomicUsize>);

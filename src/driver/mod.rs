@@ -27,7 +27,22 @@ use crate::runtime::park::Blocker;
 pub(crate) use io::{Direction, PollEvented};
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+/// Tokens `PEER_TOKENS_END - i` mark peer `i`'s poll registered in this one while this
+/// worker watches that peer (see [`Driver::watch_peer`]). Far above any I/O slab token.
+const PEER_TOKENS_END: usize = usize::MAX - 1;
+const PEER_TOKENS_START: usize = PEER_TOKENS_END - 4096;
+
+fn is_io_token(token: mio::Token) -> bool {
+    token.0 < PEER_TOKENS_START
+}
 const EVENTS_CAPACITY: usize = 1024;
+
+fn peer_token(slot: usize) -> stdio::Result<mio::Token> {
+    if slot > PEER_TOKENS_END - PEER_TOKENS_START {
+        return Err(stdio::Error::other("too many workers to watch"));
+    }
+    Ok(mio::Token(PEER_TOKENS_END - slot))
+}
 
 /// Milliseconds since the runtime started: the unit timers are kept in.
 #[derive(Clone, Copy, Debug)]
@@ -109,6 +124,26 @@ impl Driver {
         &self.registry
     }
 
+    /// Registers `peer`'s poll (an epoll fd, itself readable while it has events) in this
+    /// one, so that a wait on this driver also ends when an event arrives for `peer`. The
+    /// watcher does this for a peer stuck in a long poll: it then serves that peer's
+    /// sockets as their events come, not at its next timed round. `slot` (the peer's
+    /// index) picks the token; undo with [`unwatch_peer`](Self::unwatch_peer).
+    pub(crate) fn watch_peer(&self, peer: &Driver, slot: usize) -> stdio::Result<()> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&peer.registry);
+        self.registry.register(
+            &mut mio::unix::SourceFd(&fd),
+            peer_token(slot)?,
+            mio::Interest::READABLE,
+        )
+    }
+
+    /// Undoes [`watch_peer`](Self::watch_peer).
+    pub(crate) fn unwatch_peer(&self, peer: &Driver) -> stdio::Result<()> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&peer.registry);
+        self.registry.deregister(&mut mio::unix::SourceFd(&fd))
+    }
+
     /// Wakes whoever is blocked in this driver's poll (or makes the next poll return).
     pub(crate) fn wake(&self) {
         // A failed eventfd write means the counter is saturated: a wake is pending anyway.
@@ -144,7 +179,8 @@ impl Driver {
         }
         let mut n = 0;
         self.io.dispatch(
-            events.iter().filter(|e| e.token() != WAKER_TOKEN),
+            // The waker's and watched peers' events only end the wait.
+            events.iter().filter(|e| is_io_token(e.token())),
             wakers,
             &mut n,
         );

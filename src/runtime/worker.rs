@@ -25,15 +25,27 @@
 //!   timers wake their tasks, which land on the watcher's own queue), and
 //! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway).
 //!
+//! - registers the stuck peer's poll (an epoll fd) in its own driver, so that from then on
+//!   an event for the stuck peer ends the watcher's wait at once and is served right away,
+//!   not at the next timed round; it unregisters it when the peer's tick moves again or
+//!   the watcher leaves its post.
+//!
 //! The stuck peer loses nothing: its driver lock is only ever held for one non-blocking
 //! turn, and it takes it back uncontended at its next maintenance or park. The watcher
 //! retires after `WATCH_RETIRE_ROUNDS` wakes in which nobody ran.
+//!
+//! When every worker is busy there is no parked watcher, so running workers rescue too:
+//! at each maintenance tick a worker looks for peers whose tick has not moved for
+//! `RESCUE_INTERVAL` and which are not parked, turns their drivers and empties their LIFO
+//! slots the same way, and steals a batch from their deques (a worker that has work never
+//! searches, so it would not steal them otherwise); while it knows of a stuck peer it does
+//! so every `STUCK_RESCUE_INTERVAL` ticks.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::block_on::MainWake;
 use super::local::LocalHome;
@@ -46,6 +58,8 @@ use crate::task::Notified;
 const LIFO_CAP: u32 = 3;
 /// How often the watcher inspects running peers.
 const RESCUE_INTERVAL: Duration = Duration::from_millis(1);
+/// While a peer is known to be stuck, a running worker rescues it every this many ticks.
+const STUCK_RESCUE_INTERVAL: u64 = 8;
 /// Watcher wakes with every peer parked before the watcher stops watching.
 const WATCH_RETIRE_ROUNDS: u32 = 100;
 
@@ -71,6 +85,14 @@ pub(crate) struct WorkerLocal {
     watching: Cell<bool>,
     idle_rounds: Cell<u32>,
     seen_ticks: RefCell<Vec<u64>>,
+    /// For the rescue from a running worker: each peer's tick as last seen at maintenance,
+    /// and when it was first seen at that value.
+    busy_seen: RefCell<Vec<(u64, Instant)>>,
+    /// Set while the last maintenance rescue found a stuck peer: rescue every few ticks
+    /// instead of every `event_interval`, until the peer moves again.
+    peer_stuck: Cell<bool>,
+    /// Peers whose poll this worker's driver watches (see `Driver::watch_peer`).
+    watched: RefCell<Vec<bool>>,
 }
 
 impl WorkerLocal {
@@ -91,6 +113,9 @@ impl WorkerLocal {
             watching: Cell::new(false),
             idle_rounds: Cell::new(0),
             seen_ticks: RefCell::new(vec![u64::MAX; n]),
+            busy_seen: RefCell::new(vec![(u64::MAX, Instant::now()); n]),
+            peer_stuck: Cell::new(false),
+            watched: RefCell::new(vec![false; n]),
         }
     }
 
@@ -190,6 +215,9 @@ impl WorkerLocal {
             if tick % self.shared.config.event_interval == 0 {
                 self.turn(|| self.remote().driver.try_turn_now());
                 self.flush_deferred();
+                self.rescue_from_maintenance();
+            } else if self.peer_stuck.get() && tick % STUCK_RESCUE_INTERVAL == 0 {
+                self.rescue_from_maintenance();
             }
             if let Some(task) = self.next_task(tick, home) {
                 self.run_task(task);
@@ -345,6 +373,7 @@ impl WorkerLocal {
                     if rounds >= WATCH_RETIRE_ROUNDS {
                         idle.stop_watching();
                         self.watching.set(false);
+                        self.unwatch_all();
                         // Dekker pair with `needs_watcher` below: recheck after retiring.
                         if idle.unparked() > 0 && idle.start_watching() {
                             self.watching.set(true);
@@ -358,6 +387,7 @@ impl WorkerLocal {
         }
         if self.watching.replace(false) {
             idle.stop_watching();
+            self.unwatch_all();
         }
         // Running now: make sure a parked peer watches us.
         if idle.needs_watcher() {
@@ -381,8 +411,12 @@ impl WorkerLocal {
             let stuck = tick == seen[i] && !peer.parker.is_parked();
             seen[i] = tick;
             if !stuck {
+                self.set_watched(i, false);
                 continue;
             }
+            // From now on an event for the stuck peer ends this worker's wait at once
+            // (watched before the turn below, so nothing arriving after it is missed).
+            self.set_watched(i, true);
             // Events and timers it handles wake tasks onto this worker's queues.
             self.turn(|| peer.driver.try_turn_now());
             if let Some(t) = peer.lifo.take() {
@@ -391,6 +425,72 @@ impl WorkerLocal {
             found |= !peer.stealer.is_empty();
         }
         found || !self.deque.is_empty() || !self.remote().lifo.is_empty()
+    }
+
+    /// The rescue for when no worker is parked to watch: at its maintenance, a running
+    /// worker serves the driver and LIFO slot of any peer whose tick has not moved for
+    /// `RESCUE_INTERVAL` and which is not parked (stuck in one long poll). Without it, a
+    /// peer that spins while every other worker is busy would strand its sockets until
+    /// some worker ran out of work and parked as the watcher.
+    fn rescue_from_maintenance(&self) {
+        let shared = &self.shared;
+        if shared.remotes.len() == 1 {
+            return;
+        }
+        let now = Instant::now();
+        let mut seen = self.busy_seen.borrow_mut();
+        let mut any_stuck = false;
+        for (i, peer) in shared.remotes.iter().enumerate() {
+            if i == self.index {
+                continue;
+            }
+            let tick = peer.tick.load(Ordering::Relaxed);
+            let (last, since) = &mut seen[i];
+            if tick != *last {
+                *last = tick;
+                *since = now;
+                continue;
+            }
+            if now.duration_since(*since) < RESCUE_INTERVAL || peer.parker.is_parked() {
+                continue;
+            }
+            any_stuck = true;
+            self.turn(|| peer.driver.try_turn_now());
+            if let Some(t) = peer.lifo.take() {
+                self.deque.push(t);
+            }
+            // A worker with work never searches, so it would not steal this otherwise.
+            if let Some(t) = steal_retrying(|| peer.stealer.steal_batch_and_pop(&self.deque)) {
+                self.deque.push(t);
+            }
+        }
+        self.peer_stuck.set(any_stuck);
+    }
+
+    /// Makes this worker's driver watch peer `i`'s poll, or stop watching it.
+    fn set_watched(&self, i: usize, watch: bool) {
+        let mut watched = self.watched.borrow_mut();
+        if watched[i] == watch {
+            return;
+        }
+        let own = &self.remote().driver;
+        let peer = &self.shared.remotes[i].driver;
+        // A failed registration only costs latency: the timed rounds still rescue.
+        let done = if watch {
+            own.watch_peer(peer, i)
+        } else {
+            own.unwatch_peer(peer)
+        };
+        if done.is_ok() {
+            watched[i] = watch;
+        }
+    }
+
+    /// Stops watching every peer's poll (the watcher leaves its post).
+    fn unwatch_all(&self) {
+        for i in 0..self.shared.remotes.len() {
+            self.set_watched(i, false);
+        }
     }
 
     /// Drops every queued reference (shutdown).
