@@ -81,9 +81,10 @@ impl<T> Deref for StateMut<'_, T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        // SAFETY: `busy` was false when this guard was made and stays true until it drops,
-        // so no other `StateMut` (the only way to reach `value`) exists meanwhile, and the
-        // cell is `!Sync`, so no other thread can hold one either.
+        // `busy` was false when this guard was made and stays true until it drops, so no
+        // other `StateMut` (the only way to reach `value`) exists meanwhile, and the cell is
+        // `!Sync`, so no other thread can hold one either.
+        // SAFETY: so this guard is the only access to `value` while it lives.
         unsafe { &*self.cell.value.get() }
     }
 }

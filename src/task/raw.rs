@@ -261,11 +261,11 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
         let stored = if !snapshot.has(JOIN_WAKER) {
             self.store_join_waker(waker)
         } else {
-            // SAFETY: JOIN_WAKER is set, so the slot is only read (by us or the completer).
-            let same = self
-                .cell()
-                .join_waker
-                .with(|w| unsafe { &*w }.as_ref().is_some_and(|w| w.will_wake(waker)));
+            let same = self.cell().join_waker.with(|w| {
+                // SAFETY: JOIN_WAKER is set, so the slot is only read (by us or the completer).
+                let w = unsafe { &*w };
+                w.as_ref().is_some_and(|w| w.will_wake(waker))
+            });
             if same {
                 return false;
             }
@@ -283,10 +283,10 @@ impl<F: Future + 'static, S: Schedule> Harness<F, S> {
     }
 
     fn store_join_waker(&self, waker: &Waker) -> Result<(), ()> {
-        // SAFETY: JOIN_WAKER is clear, so only the `JoinHandle` (us) touches the slot.
-        self.cell()
-            .join_waker
-            .with_mut(|w| unsafe { *w = Some(waker.clone()) });
+        self.cell().join_waker.with_mut(|w| {
+            // SAFETY: JOIN_WAKER is clear, so only the `JoinHandle` (us) touches the slot.
+            unsafe { *w = Some(waker.clone()) }
+        });
         let res = self.state().set_join_waker();
         if res.is_err() {
             // Completed first, so the completer never read the slot: still ours.
