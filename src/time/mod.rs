@@ -270,7 +270,11 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         std::task::ready!(Pin::new(&mut self.sleep).poll(cx));
         let scheduled = self.next;
-        self.next = scheduled + self.period;
+        // `checked_add`: a period like `Duration::MAX` overflows `Instant` (a panic);
+        // such a next tick is never, as for `sleep`.
+        self.next = scheduled
+            .checked_add(self.period)
+            .unwrap_or_else(far_future);
         self.sleep.reset(self.next);
         Poll::Ready(scheduled)
     }
