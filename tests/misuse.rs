@@ -1114,3 +1114,91 @@ fn a_task_waiting_on_a_child_is_dropped_with_the_runtime() {
     drop(rt);
     assert_eq!(drops.dropped(), 1);
 }
+
+// ---------------------------------------------------------------- more builder and I/O misuse
+
+#[test]
+fn builder_rejects_a_thread_name_with_a_nul_byte() {
+    // std would panic spawning a thread with such a name; build reports it instead.
+    let err = Builder::multi_thread()
+        .worker_threads(2)
+        .thread_name("bad\0name")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = Builder::current_thread()
+        .thread_name("bad\0name")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = Builder::multi_thread()
+        .worker_threads(70_000)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn blocking_pool_keep_alive_extremes() {
+    for keep_alive in [Duration::ZERO, Duration::MAX] {
+        let rt = Builder::multi_thread()
+            .worker_threads(2)
+            .thread_keep_alive(keep_alive)
+            .build()
+            .unwrap();
+        let sum = rt.block_on(async {
+            let hs: Vec<_> = (0..8u32).map(|i| weft::spawn_blocking(move || i)).collect();
+            weft::join_all(hs)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .sum::<u32>()
+        });
+        assert_eq!(sum, 28, "{keep_alive:?}");
+        drop(rt);
+    }
+}
+
+#[test]
+fn metrics_of_a_worker_that_does_not_exist_panic_with_a_message() {
+    let rt = rt(2);
+    let m = rt.metrics();
+    assert_eq!(m.num_workers(), 2);
+    expect_panic(|| m.worker_poll_count(2), "out of range");
+    expect_panic(|| m.worker_steal_count(usize::MAX), "out of range");
+}
+
+#[test]
+fn udp_send_without_a_peer_is_an_error() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        assert_eq!(
+            socket.peer_addr().unwrap_err().kind(),
+            ErrorKind::NotConnected
+        );
+        let err = socket.send(b"to nobody").await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EDESTADDRREQ), "{err:?}");
+        let err = socket.connect("nonsense").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+}
+
+#[test]
+fn writing_to_the_stdin_of_an_exited_child_is_broken_pipe() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let mut child = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        assert!(child.wait().await.unwrap().success());
+        let chunk = vec![0u8; 64 * 1024];
+        let mut result = Ok(());
+        for _ in 0..64 {
+            result = stdin.write_all(&chunk).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::BrokenPipe);
+    });
+}
