@@ -1202,3 +1202,55 @@ fn writing_to_the_stdin_of_an_exited_child_is_broken_pipe() {
         assert_eq!(result.unwrap_err().kind(), ErrorKind::BrokenPipe);
     });
 }
+
+// ---------------------------------------------------------------- objects that outlive their runtime
+
+#[test]
+fn a_sleep_that_outlives_its_runtime_still_waits_its_time() {
+    let first = rt(2);
+    let s = first.block_on(async {
+        let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+        let r = std::future::poll_fn(|cx| Poll::Ready(s.as_mut().poll(cx))).await;
+        assert!(r.is_pending());
+        // In an Option so it leaves the block unawaited.
+        Some(s)
+    });
+    let mut s = s.unwrap();
+    drop(first); // its driver fires every timer on the way out
+    assert!(!s.is_elapsed());
+    let second = rt(2);
+    second.block_on(async {
+        let r = timeout(Duration::from_millis(20), s.as_mut()).await;
+        assert!(
+            r.is_err(),
+            "a one-hour sleep completed when its runtime shut down"
+        );
+        // It still works as a timer on the new runtime.
+        s.as_mut().reset(Instant::now() + Duration::from_millis(1));
+        s.as_mut().await;
+    });
+}
+
+#[test]
+fn a_socket_that_outlives_its_runtime_gives_errors_not_panics() {
+    let first = rt(2);
+    let (listener, mut client) = first.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        (l, c)
+    });
+    drop(first);
+    let second = rt(2);
+    second.block_on(async {
+        assert!(listener.accept().await.is_err());
+        let mut buf = [0u8; 8];
+        assert!(weft::io::AsyncReadExt::read(&mut client, &mut buf)
+            .await
+            .is_err());
+        // New sockets on the new runtime are unaffected.
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (c, accepted) = weft::join!(TcpStream::connect(addr), l.accept());
+        assert_eq!(c.unwrap().local_addr().unwrap(), accepted.unwrap().1);
+    });
+}
