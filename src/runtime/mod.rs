@@ -17,6 +17,10 @@
 //!    its poll returns). Drain the injector.
 //! 5. Shut down the blocking pool, then every driver: pending I/O gets an error, timers are
 //!    dropped, and every stored waker is released, which breaks the task -> runtime cycles.
+//!
+//! A runtime dropped on one of its own threads (a task or `spawn_blocking` closure owned
+//! it) cannot wait for that thread: it does step 1 and hands steps 3 to 5 to a helper
+//! thread, so the drop returns and the thread can leave its task and exit.
 
 pub(crate) mod block_on;
 mod blocking;
