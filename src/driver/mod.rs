@@ -57,16 +57,20 @@ impl Clock {
         }
     }
 
-    /// The tick at or after `t` (rounded up, so a timer never fires early).
+    /// The tick at or after `t` (rounded up, so a timer never fires early), at most
+    /// [`MAX_TICK`](Self::MAX_TICK).
     pub(crate) fn deadline_tick(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.start);
-        let ms = d.as_millis() as u64;
-        if d.subsec_nanos() % 1_000_000 == 0 {
-            ms
-        } else {
-            ms + 1
-        }
+        let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+        // Clamp rather than truncate: `as u64` would wrap a far deadline (a user's
+        // `sleep_until(now + 2^54 s)`) round to a tick in the near past.
+        u64::try_from(ms).map_or(Self::MAX_TICK, |ms| ms.min(Self::MAX_TICK))
     }
+
+    /// The latest tick a timer is kept for, about 292 million years after the start: far
+    /// below `u64::MAX` (the timer queue's "no timer" mark), and the start plus this many
+    /// milliseconds is still a valid `Instant`.
+    pub(crate) const MAX_TICK: u64 = u64::MAX / 2;
 
     /// The tick that has fully begun at `t`.
     pub(crate) fn now_tick(&self, t: Instant) -> u64 {
@@ -75,7 +79,11 @@ impl Clock {
 
     /// How long from now until `tick` begins.
     pub(crate) fn until(&self, tick: u64) -> Duration {
-        (self.start + Duration::from_millis(tick)).saturating_duration_since(Instant::now())
+        match self.start.checked_add(Duration::from_millis(tick)) {
+            Some(t) => t.saturating_duration_since(Instant::now()),
+            // Not representable on this platform: as good as never.
+            None => Duration::MAX,
+        }
     }
 }
 

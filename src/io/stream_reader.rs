@@ -14,6 +14,12 @@ use super::AsyncReadExt;
 /// holds more than `limit + READ_CHUNK` bytes.
 const READ_CHUNK: usize = 8 * 1024;
 
+/// The most memory reserved ahead of data on the strength of a caller's `n` alone: a
+/// `read_exact(usize::MAX)` (say, a length prefix from a hostile peer) must fail with
+/// `UnexpectedEof` when the stream ends, not abort the process on an allocation of
+/// `usize::MAX` bytes. Beyond this the buffer grows as data actually arrives.
+const MAX_RESERVE: usize = 1024 * 1024;
+
 /// A buffered reader with asyncio's `StreamReader` methods: `read(n)`, `read_line()`,
 /// `read_until(delim)`, `read_exact(n)`, `read_to_end()`.
 ///
@@ -225,7 +231,7 @@ impl StreamReader {
             })
             .await
         } else {
-            let mut out = Vec::with_capacity(n);
+            let mut out = Vec::with_capacity(n.min(MAX_RESERVE));
             while out.len() < n {
                 let chunk = self.read(n - out.len()).await?;
                 if chunk.is_empty() {
@@ -300,9 +306,9 @@ impl StreamReader {
     /// Reads once from the inner reader into the free space after the buffered bytes
     /// (making room first); gives how many bytes came, 0 at end of stream.
     ///
-    /// `want` is how many more bytes the caller is after: the buffer grows (up to its cap)
-    /// so that one read can bring them all, instead of a 64 KiB message arriving in
-    /// `READ_CHUNK` pieces, one syscall each.
+    /// `want` is how many more bytes the caller is after: the buffer grows (up to its cap,
+    /// and by at most `MAX_RESERVE` at once) so that one read can bring them all, instead
+    /// of a 64 KiB message arriving in `READ_CHUNK` pieces, one syscall each.
     ///
     /// Callers only fill while at most `limit` bytes are buffered, so after compaction there
     /// are always at least `READ_CHUNK` bytes of room within the cap.
@@ -316,7 +322,7 @@ impl StreamReader {
             self.start = 0;
             self.end = 0;
         }
-        let needed = self.end.saturating_add(want).min(cap);
+        let needed = self.end.saturating_add(want.min(MAX_RESERVE)).min(cap);
         if needed > self.buf.len() && self.start == 0 {
             // Grow once to what the caller asked for (zeroing only the new part).
             self.buf.resize(needed.max(READ_CHUNK), 0);

@@ -79,7 +79,8 @@ impl Builder {
         self
     }
 
-    /// Prefix of the names of the runtime's threads (default `"weft"`).
+    /// Prefix of the names of the runtime's threads (default `"weft"`). A name with a NUL
+    /// byte makes `build` fail (the OS cannot name a thread so).
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = name.into();
         self
@@ -138,6 +139,11 @@ impl Builder {
         };
         if workers > 0xFFFF {
             return invalid("worker_threads must be at most 65535");
+        }
+        // Checked here because std panics when asked to name a thread so, and blocking-pool
+        // threads are named long after `build` returned.
+        if self.thread_name.contains('\0') {
+            return invalid("thread_name must not contain a NUL byte");
         }
         if self.max_blocking_threads == 0 {
             return invalid("max_blocking_threads must be at least 1");

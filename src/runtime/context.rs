@@ -12,6 +12,7 @@ use std::io;
 use std::ptr;
 
 use super::local::LocalHome;
+use super::shared::Shared;
 use super::worker::WorkerLocal;
 use super::Handle;
 use crate::driver::Driver;
@@ -67,6 +68,13 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerLocal>) -> R) -> R {
 /// True on a thread that executes tasks (a worker, or inside `block_on`).
 pub(crate) fn is_executor_thread() -> bool {
     with(|cx| cx.is_some_and(|cx| cx.worker.is_some() || cx.home.is_some()))
+}
+
+/// True on a thread that belongs to the runtime owning `shared`: one of its workers or
+/// blocking-pool threads (or a thread inside its `block_on`). Such a thread cannot wait for
+/// the runtime's threads to exit.
+pub(crate) fn is_thread_of(shared: &Arc<Shared>) -> bool {
+    with(|cx| cx.is_some_and(|cx| Arc::ptr_eq(&cx.handle.shared, shared)))
 }
 
 /// The driver new I/O sources and timers register with: this worker's own, or, off a

@@ -43,6 +43,11 @@ impl WorkerMetrics {
 /// let polls: u64 = (0..m.num_workers()).map(|i| m.worker_poll_count(i)).sum();
 /// assert!(polls >= 1);
 /// ```
+///
+/// # Panics
+///
+/// The `worker_*(i)` methods panic, naming the index and the worker count, when `i` is not
+/// below [`num_workers`](Self::num_workers) (as indexing a slice does).
 #[derive(Clone)]
 pub struct RuntimeMetrics {
     shared: Arc<Shared>,

@@ -17,6 +17,10 @@
 //!    its poll returns). Drain the injector.
 //! 5. Shut down the blocking pool, then every driver: pending I/O gets an error, timers are
 //!    dropped, and every stored waker is released, which breaks the task -> runtime cycles.
+//!
+//! A runtime dropped on one of its own threads (a task or `spawn_blocking` closure owned
+//! it) cannot wait for that thread: it does step 1 and hands steps 3 to 5 to a helper
+//! thread, so the drop returns and the thread can leave its task and exit.
 
 pub(crate) mod block_on;
 mod blocking;
@@ -118,9 +122,11 @@ impl Runtime {
     }
 
     /// Shuts down, waiting at most `timeout` for workers and blocking threads to stop;
-    /// threads still busy after that are left to finish on their own.
+    /// threads still busy after that are left to finish on their own. A timeout too large
+    /// to add to the current instant (`Duration::MAX`) waits as long as `drop` does.
     pub fn shutdown_timeout(mut self, timeout: Duration) {
-        self.shutdown(Some(Instant::now() + timeout));
+        // `checked_add`: `Instant + Duration::MAX` overflows and panics.
+        self.shutdown(Instant::now().checked_add(timeout));
     }
 
     fn shutdown(&mut self, deadline: Option<Instant>) {
@@ -129,24 +135,45 @@ impl Runtime {
             return;
         }
         shared.begin_shutdown();
-        self.threads.wait(deadline);
-        if let Some(deque) = shared.idle_core.lock().take() {
-            while let Some(t) = deque.pop() {
-                drop(t);
-            }
+        if context::is_thread_of(shared) {
+            // Dropped by one of its own threads (a task or a `spawn_blocking` closure that
+            // owned the runtime): waiting here for every worker and blocking thread to exit
+            // would wait for this very thread, forever. Finish the shutdown on a helper
+            // thread instead; this thread leaves its task, sees the flag and exits, and the
+            // helper then drops every task as usual.
+            let handle = self.handle.clone();
+            let threads = self.threads.clone();
+            let finisher = std::thread::Builder::new()
+                .name("weft-shutdown".to_string())
+                .spawn(move || finish_shutdown(&handle.shared, &threads, deadline));
+            // Without a thread to finish on, the workers still stop (the flag is set); only
+            // the tasks left in the queues are not dropped until the last handle is.
+            drop(finisher);
+            return;
         }
-        shared.owned.close_and_drain();
-        shared.drain_injector();
-        for r in shared.remotes.iter() {
-            drop(r.lifo.take());
-        }
-        shared.blocking.shutdown(deadline);
-        for r in shared.remotes.iter() {
-            r.driver.shutdown();
-        }
-        // Wakes fired above may have queued (already cancelled) tasks.
-        shared.drain_injector();
+        finish_shutdown(shared, &self.threads, deadline);
     }
+}
+
+/// Steps 3 to 5 of the shutdown protocol, after the flag is set.
+fn finish_shutdown(shared: &Arc<Shared>, threads: &ThreadGroup, deadline: Option<Instant>) {
+    threads.wait(deadline);
+    if let Some(deque) = shared.idle_core.lock().take() {
+        while let Some(t) = deque.pop() {
+            drop(t);
+        }
+    }
+    shared.owned.close_and_drain();
+    shared.drain_injector();
+    for r in shared.remotes.iter() {
+        drop(r.lifo.take());
+    }
+    shared.blocking.shutdown(deadline);
+    for r in shared.remotes.iter() {
+        r.driver.shutdown();
+    }
+    // Wakes fired above may have queued (already cancelled) tasks.
+    shared.drain_injector();
 }
 
 impl Drop for Runtime {
@@ -236,6 +263,7 @@ fn run_worker(handle: Handle, index: usize, deque: Deque<SharedTask>) {
 }
 
 /// Counts live threads so shutdown can wait for them with a deadline.
+#[derive(Clone)]
 pub(crate) struct ThreadGroup {
     alive: Arc<(Mutex<usize>, Condvar)>,
 }

@@ -68,8 +68,8 @@ impl Sleep {
 
     /// True once the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        self.registered.as_ref().is_some_and(|r| r.entry.is_fired())
-            || Instant::now() >= self.deadline
+        // Not `entry.is_fired()`: a driver that shuts down fires its timers early.
+        Instant::now() >= self.deadline
     }
 
     /// Moves the deadline (the sleep can be awaited again).
@@ -93,11 +93,16 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         std::task::ready!(crate::coop::poll_proceed(cx));
         if let Some(r) = &self.registered {
-            return if r.entry.register_waker(cx.waker()) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            };
+            if !r.entry.register_waker(cx.waker()) {
+                return Poll::Pending;
+            }
+            // Fired. A driver fires a timer only once its deadline has passed, or when it
+            // shuts down; in the second case (the sleep outlived its runtime and is polled
+            // on another) it is not done: register afresh below.
+            if Instant::now() >= self.deadline {
+                return Poll::Ready(());
+            }
+            self.registered = None;
         }
         if Instant::now() >= self.deadline {
             return Poll::Ready(());
@@ -270,7 +275,11 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         std::task::ready!(Pin::new(&mut self.sleep).poll(cx));
         let scheduled = self.next;
-        self.next = scheduled + self.period;
+        // `checked_add`: a period like `Duration::MAX` overflows `Instant` (a panic);
+        // such a next tick is never, as for `sleep`.
+        self.next = scheduled
+            .checked_add(self.period)
+            .unwrap_or_else(far_future);
         self.sleep.reset(self.next);
         Poll::Ready(scheduled)
     }
