@@ -417,14 +417,19 @@ impl WorkerLocal {
             // From now on an event for the stuck peer ends this worker's wait at once
             // (watched before the turn below, so nothing arriving after it is missed).
             self.set_watched(i, true);
-            // Events and timers it handles wake tasks onto this worker's queues.
-            self.turn(|| peer.driver.try_turn_now());
-            if let Some(t) = peer.lifo.take() {
-                self.deque.push(t);
-            }
+            self.serve_stuck(peer);
             found |= !peer.stealer.is_empty();
         }
         found || !self.deque.is_empty() || !self.remote().lifo.is_empty()
+    }
+
+    /// Serves a stuck peer's driver without blocking (the events and timers it handles
+    /// wake their tasks onto this worker's queues) and takes the task in its LIFO slot.
+    fn serve_stuck(&self, peer: &Remote) {
+        self.turn(|| peer.driver.try_turn_now());
+        if let Some(t) = peer.lifo.take() {
+            self.deque.push(t);
+        }
     }
 
     /// The rescue for when no worker is parked to watch: at its maintenance, a running
@@ -455,10 +460,7 @@ impl WorkerLocal {
                 continue;
             }
             any_stuck = true;
-            self.turn(|| peer.driver.try_turn_now());
-            if let Some(t) = peer.lifo.take() {
-                self.deque.push(t);
-            }
+            self.serve_stuck(peer);
             // A worker with work never searches, so it would not steal this otherwise.
             if let Some(t) = steal_retrying(|| peer.stealer.steal_batch_and_pop(&self.deque)) {
                 self.deque.push(t);
