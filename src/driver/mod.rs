@@ -27,15 +27,16 @@ use crate::runtime::park::Blocker;
 pub(crate) use io::{Direction, PollEvented};
 
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+const EVENTS_CAPACITY: usize = 1024;
 /// Tokens `PEER_TOKENS_END - i` mark peer `i`'s poll registered in this one while this
 /// worker watches that peer (see [`Driver::watch_peer`]). Far above any I/O slab token.
 const PEER_TOKENS_END: usize = usize::MAX - 1;
 const PEER_TOKENS_START: usize = PEER_TOKENS_END - 4096;
 
+/// False for the waker's token and watched peers' tokens: events that only end a wait.
 fn is_io_token(token: mio::Token) -> bool {
     token.0 < PEER_TOKENS_START
 }
-const EVENTS_CAPACITY: usize = 1024;
 
 fn peer_token(slot: usize) -> stdio::Result<mio::Token> {
     if slot > PEER_TOKENS_END - PEER_TOKENS_START {

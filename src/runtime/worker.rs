@@ -22,9 +22,9 @@
 //! with the one it saw last time. A peer whose tick has not moved and which is not parked
 //! is stuck in one long poll; the watcher then
 //! - try-locks that peer's driver and turns it without blocking (its I/O events and expired
-//!   timers wake their tasks, which land on the watcher's own queue), and
-//! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway).
-//!
+//!   timers wake their tasks, which land on the watcher's own queue),
+//! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway),
+//!   and
 //! - registers the stuck peer's poll (an epoll fd) in its own driver, so that from then on
 //!   an event for the stuck peer ends the watcher's wait at once and is served right away,
 //!   not at the next timed round; it unregisters it when the peer's tick moves again or
