@@ -10,6 +10,11 @@
 //! Re-entry can only come from user code that runs while the state is borrowed: a waker's
 //! `clone` called while registering. Every primitive wakes its wakers and drops items only
 //! after releasing the state, so that is the one way in, and it panics instead of aliasing.
+//!
+//! Fast paths that run no outside code at all (an uncontended `put` into room the buffer
+//! already has, a `get` of the front item, a release with nobody waiting) skip even the
+//! flag's two stores: [`StateCell::get_unborrowed`] checks that nobody holds the state and
+//! lends it for that stretch of crate code only.
 
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
@@ -52,6 +57,25 @@ impl<T> StateCell<T> {
             return None;
         }
         Some(StateMut { cell: self })
+    }
+
+    /// The state, without marking it borrowed, or `None` if it is borrowed already: for
+    /// fast paths that run nothing but this crate's own code while they use it.
+    ///
+    /// # Safety
+    ///
+    /// While the returned reference is in use, the caller runs no code that could reach
+    /// this cell: no waker, no drop of a user value, no allocation (a global allocator
+    /// is user code too). The reference must be gone before any such code runs.
+    #[inline]
+    pub(crate) unsafe fn get_unborrowed(&self) -> Option<&mut T> {
+        if self.busy.get() {
+            return None;
+        }
+        // Not borrowed, and the caller promises that nothing which could borrow it runs
+        // while this reference is in use; the cell is `!Sync`, so no other thread can.
+        // SAFETY: so this is the only access to `value` while it is used.
+        Some(unsafe { &mut *self.value.get() })
     }
 }
 

@@ -79,10 +79,12 @@ impl Permits {
     /// Returns `n` permits: oldest waiters first, the rest to the count.
     #[inline]
     pub(crate) fn release(&self, n: usize) {
-        if self.waiters.borrow_mut().has_waiting() {
-            self.release_to_waiters(n);
-        } else {
-            self.add(n);
+        // SAFETY: the list is only read (its length), which runs no outside code.
+        match unsafe { self.waiters.get_unborrowed() } {
+            Some(list) if !list.has_waiting() => self.add(n),
+            // Waiters to hand permits to, or the list is borrowed (a re-entrant call,
+            // which the slow path's `borrow_mut` reports).
+            _ => self.release_to_waiters(n),
         }
     }
 

@@ -217,15 +217,19 @@ impl<T> Future for QueuePut<'_, T> {
         // A producer that never finds the queue full must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
-        let mut state = this.queue.state.borrow_mut();
         if this.waiter.is_none() {
-            if let Some(item) = this.item.take() {
-                match state.put_uncontended(item) {
-                    Ok(()) => return Poll::Ready(()),
-                    Err(item) => this.item = Some(item),
+            // SAFETY: `put_in_place` moves the item in or hands it back; it never
+            // allocates, wakes or drops anything, so no outside code runs meanwhile.
+            if let Some(state) = unsafe { this.queue.state.get_unborrowed() } {
+                if let Some(item) = this.item.take() {
+                    match state.put_in_place(item) {
+                        Ok(()) => return Poll::Ready(()),
+                        Err(item) => this.item = Some(item),
+                    }
                 }
             }
         }
+        let state = this.queue.state.borrow_mut();
         this.poll_contended(state, cx)
     }
 }
@@ -290,12 +294,16 @@ impl<T> Future for QueueGet<'_, T> {
         // A consumer that never finds the queue empty must still let its worker go.
         std::task::ready!(crate::coop::poll_proceed(cx));
         let this = self.get_mut();
-        let mut state = this.queue.state.borrow_mut();
         if this.waiter.is_none() {
-            if let Some(item) = state.get_uncontended() {
-                return Poll::Ready(item);
+            // SAFETY: `get_uncontended` only moves the front item out; it never
+            // allocates, wakes or drops anything, so no outside code runs meanwhile.
+            if let Some(state) = unsafe { this.queue.state.get_unborrowed() } {
+                if let Some(item) = state.get_uncontended() {
+                    return Poll::Ready(item);
+                }
             }
         }
+        let state = this.queue.state.borrow_mut();
         this.poll_contended(state, cx)
     }
 }

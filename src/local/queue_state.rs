@@ -98,6 +98,17 @@ impl<T> QueueState<T> {
         Ok(())
     }
 
+    /// [`put_uncontended`](Self::put_uncontended) that also refuses when inserting would
+    /// have to grow the buffer: never allocates, so `local::Queue` can run it without
+    /// marking its cell borrowed.
+    #[inline(always)]
+    pub(crate) fn put_in_place(&mut self, item: T) -> Result<(), T> {
+        if self.items.len() == self.items.capacity() {
+            return Err(item);
+        }
+        self.put_uncontended(item)
+    }
+
     /// The fast path of every get: the front item, when no putter is registered (so the
     /// room it frees is owed to nobody). `None` means: use the full protocol.
     #[inline(always)]
