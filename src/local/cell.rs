@@ -68,6 +68,9 @@ impl<T> StateCell<T> {
     /// this cell: no waker, no drop of a user value, no allocation (a global allocator
     /// is user code too). The reference must be gone before any such code runs.
     #[inline]
+    // A `&mut` from `&self` is this function's purpose; exclusivity is the caller's
+    // contract above, checked against the flag here.
+    #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn get_unborrowed(&self) -> Option<&mut T> {
         if self.busy.get() {
             return None;
