@@ -86,6 +86,7 @@ mod mutex;
 mod permits;
 mod queue;
 pub(crate) mod queue_state;
+pub(crate) mod ring;
 mod semaphore;
 pub(crate) mod waiters;
 

@@ -20,18 +20,18 @@
 //!    joiner is notified, and a notified joiner completes even if more items arrive before
 //!    it is polled.
 
-use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
 use std::task::{Poll, Waker};
 
+use super::ring::Ring;
 use super::waiters::{WaiterId, Waiters, Wakeups};
 
 /// Items, waiting getters and putters, and the `task_done` count of one queue.
 #[derive(Debug)]
 pub(crate) struct QueueState<T> {
     /// Items available to a getter, oldest first. Non-empty only while no getter waits.
-    items: VecDeque<T>,
+    items: Ring<T>,
     /// The bound; 0 means unbounded. `items.len() + handed + granted <= maxsize` when bounded.
     maxsize: usize,
     /// Getters, each handed an item (`Waiters::notified_len` is the number "handed").
@@ -47,7 +47,7 @@ pub(crate) struct QueueState<T> {
 impl<T> QueueState<T> {
     pub(crate) const fn new(maxsize: usize) -> Self {
         QueueState {
-            items: VecDeque::new(),
+            items: Ring::new(),
             maxsize,
             getters: Waiters::new(),
             putters: Waiters::new(),
@@ -304,7 +304,7 @@ impl<T> QueueState<T> {
     }
 
     /// Removes every queued item, to be dropped outside the lock (a channel closed).
-    pub(crate) fn take_items(&mut self) -> VecDeque<T> {
+    pub(crate) fn take_items(&mut self) -> Ring<T> {
         std::mem::take(&mut self.items)
     }
 }
