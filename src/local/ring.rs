@@ -180,7 +180,10 @@ mod tests {
             assert_eq!(ring.len(), model.len());
             assert!(ring.len() <= ring.capacity());
         }
-        assert_eq!(format!("{ring:?}"), format!("{:?}", Vec::from(model.clone())));
+        assert_eq!(
+            format!("{ring:?}"),
+            format!("{:?}", Vec::from(model.clone()))
+        );
         while let Some(n) = model.pop_front() {
             assert_eq!(ring.pop_front(), Some(n));
         }
