@@ -321,6 +321,35 @@ macro_rules! conformance {
                 b.ready();
             }
 
+            #[test]
+            fn event_wait_under_timeout_join_and_select_on_a_runtime() {
+                use std::time::Duration;
+                let rt = weft::Builder::current_thread().build().unwrap();
+                rt.block_on(async {
+                    let event = Event::new();
+                    // Times out while waiting: the dropped wait leaves nothing behind.
+                    let waited = weft::time::timeout(Duration::from_millis(5), event.wait());
+                    assert!(waited.await.is_err());
+                    let set_later = async {
+                        weft::time::sleep(Duration::from_millis(5)).await;
+                        event.set();
+                    };
+                    let ((), ()) = weft::join!(set_later, event.wait());
+                    event.clear();
+                    let winner = weft::select! {
+                        () = event.wait() => "event",
+                        () = weft::time::sleep(Duration::from_millis(5)) => "sleep",
+                    };
+                    assert_eq!(winner, "sleep");
+                    let winner = weft::select! {
+                        () = event.wait() => "event",
+                        () = async { event.set() } => "set",
+                    };
+                    assert_eq!(winner, "set");
+                    assert!(event.is_set());
+                });
+            }
+
             // ---- Condition --------------------------------------------------------------
 
             #[test]

@@ -7,9 +7,11 @@
 //! do not form a chain of store-to-load forwarded increments through the borrow flag, which
 //! was the longest dependency in an uncontended `Queue::put`.
 //!
-//! Re-entry can only come from user code that runs while the state is borrowed: a waker's
-//! `clone` called while registering. Every primitive wakes its wakers and drops items only
-//! after releasing the state, so that is the one way in, and it panics instead of aliasing.
+//! Re-entry can only come from user code that runs while the state is borrowed. Every
+//! primitive wakes its wakers and drops items only after releasing the state, but a waker
+//! is still cloned, compared and dropped under the borrow (registering, or replacing a
+//! waiter's waker), and those are user code: re-entry from there finds the flag set and
+//! panics instead of aliasing.
 //!
 //! Fast paths that run no outside code at all (an uncontended `put` into room the buffer
 //! already has, a `get` of the front item, a release with nobody waiting) skip even the
@@ -66,7 +68,8 @@ impl<T> StateCell<T> {
     ///
     /// While the returned reference is in use, the caller runs no code that could reach
     /// this cell: no waker, no drop of a user value, no allocation (a global allocator
-    /// is user code too). The reference must be gone before any such code runs.
+    /// is user code too), no panic (the panic hook is user code). The reference must be
+    /// gone before any such code runs.
     #[inline]
     // A `&mut` from `&self` is this function's purpose; exclusivity is the caller's
     // contract above, checked against the flag here.

@@ -22,8 +22,6 @@ use std::ptr;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::waiters::Wakeups;
-
 /// A flag that is set or clear; [`wait`](Event::wait) completes once it is set.
 ///
 /// The same API as [`weft::sync::Event`](crate::sync::Event), built on `Cell`s.
@@ -91,53 +89,82 @@ impl Event {
         if self.flag.replace(true) {
             return;
         }
-        self.generation.set(self.generation.get().wrapping_add(1));
-        if !self.head.get().is_null() {
-            self.release_all();
+        let head = self.head.get();
+        if head.is_null() {
+            self.bump_generation();
+            return;
         }
-    }
-
-    /// Detaches the whole list and wakes its wakers, oldest first.
-    ///
-    /// The one-waiter case keeps its waker in a local; more go through a `Wakeups`,
-    /// out of line.
-    #[inline]
-    fn release_all(&self) {
-        let head = self.head.replace(ptr::null());
-        self.tail.set(ptr::null());
-        // The generation was bumped before this is called, so the futures of the detached
-        // nodes no longer touch the list, and no user code runs until the wakers are
-        // woken, so none of those futures can be dropped before then: every node reached
-        // from `head` is alive (module invariant) until the first `wake`.
-        // SAFETY: so `head`, non-null here, points to a live node.
-        let first = unsafe { &*head };
-        let waker = first.waker.take();
-        let next = first.next.get();
-        if next.is_null() {
+        // SAFETY: `head` is in the list, so a live node (module invariant).
+        if unsafe { (*head).next.get() }.is_null() {
+            // One waiter: release it and wake its waker from a local.
+            self.bump_generation();
+            self.head.set(ptr::null());
+            self.tail.set(ptr::null());
+            // Released just now, with no outside code run since the check above, so its
+            // future has not been dropped: the node is still alive.
+            // SAFETY: so reading it is sound; `take` runs no outside code.
+            let waker = unsafe { (*head).waker.take() };
             if let Some(waker) = waker {
                 waker.wake();
             }
         } else {
-            Self::release_rest(waker, next);
+            self.release_many();
         }
     }
 
-    /// [`release_all`](Self::release_all) for a list of two or more: collects every
-    /// waker first and wakes them afterwards, since a waker is user code and could drop a
-    /// future whose node is further down the list.
+    /// Ends the current generation: every node linked now counts as released.
+    #[inline]
+    fn bump_generation(&self) {
+        self.generation.set(self.generation.get().wrapping_add(1));
+    }
+
+    /// [`set`](Self::set) with two or more waiters: collects every waker, then wakes
+    /// them, since a waker is user code and could drop a future whose node is further
+    /// down the list.
     #[cold]
     #[inline(never)]
-    fn release_rest(first: Option<Waker>, mut node: *const Node) {
-        let mut wakeups = Wakeups::new();
-        wakeups.extend(first);
+    fn release_many(&self) {
+        // Room for every waker first, while the nodes are still linked: allocating runs
+        // outside code (a global allocator), and a future dropped meanwhile unlinks itself,
+        // which it would no longer do once released. Outside code may also link new
+        // waiters, hence the count again after each allocation.
+        let mut wakers: Vec<Waker> = Vec::new();
+        loop {
+            let linked = self.count_linked();
+            if wakers.capacity() >= linked {
+                break;
+            }
+            wakers.reserve_exact(linked);
+        }
+        self.bump_generation();
+        let mut node = self.head.replace(ptr::null());
+        self.tail.set(ptr::null());
         while !node.is_null() {
-            // SAFETY: as in `release_all`: the detached nodes are alive until the first
-            // wake, which comes after this walk.
+            // The walk runs no outside code (`push` stays within the capacity reserved
+            // above, so it does not allocate), so no released future can be dropped
+            // during it: every node reached is alive.
+            // SAFETY: so `node` points to a live node.
             let current = unsafe { &*node };
-            wakeups.extend(current.waker.take());
+            if let Some(waker) = current.waker.take() {
+                wakers.push(waker);
+            }
             node = current.next.get();
         }
-        wakeups.wake();
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// How many nodes are in the list.
+    fn count_linked(&self) -> usize {
+        let mut count = 0;
+        let mut node = self.head.get();
+        while !node.is_null() {
+            count += 1;
+            // SAFETY: `node` is in the list, so a live node (module invariant).
+            node = unsafe { (*node).next.get() };
+        }
+        count
     }
 
     /// Clears the flag: later calls to [`wait`](Event::wait) wait for the next `set`.
@@ -265,8 +292,11 @@ impl Future for EventWait<'_> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: nothing below moves out of `this`; `node`'s address is what the list
-        // keeps, and the pin guarantees it until `drop`.
+        // Nothing below moves out of `this`; `node`'s address is what the list keeps, and
+        // the pin guarantees it until `drop`. The list's raw pointers into `node` stay
+        // valid across this `&mut` because `EventWait` is `!Unpin` (rustc and Miri do not
+        // treat `&mut` to `!Unpin` types as unique), and `Node` is all `Cell`s.
+        // SAFETY: so the node stays where the list expects it.
         let this = unsafe { self.get_unchecked_mut() };
         let event = this.event;
         match this.linked {
@@ -280,11 +310,13 @@ impl Future for EventWait<'_> {
                 if event.flag.get() {
                     return Poll::Ready(());
                 }
-                this.node.waker.set(Some(waker));
+                let stale = this.node.waker.replace(Some(waker));
                 // SAFETY: `linked` is `None`, so the node is not in the list, and it is
                 // pinned inside this future, whose drop unlinks it.
                 unsafe { event.link(&this.node) };
                 this.linked = Some(event.generation.get());
+                // Dropped only once linked: a `set` from its drop then wakes the new one.
+                drop(stale);
                 Poll::Pending
             }
             Some(generation) => {
@@ -302,8 +334,10 @@ impl Future for EventWait<'_> {
                         return Poll::Pending;
                     }
                 }
-                // Released by a `set` since the node was linked.
+                // Released by a `set` since the node was linked. The waker is no longer
+                // needed (and a later poll, a new wait, must not drop it after linking).
                 this.linked = None;
+                drop(this.node.waker.take());
                 Poll::Ready(())
             }
         }
@@ -391,6 +425,27 @@ mod tests {
         event.set();
         assert_eq!(*log.lock().unwrap(), vec![2]);
         assert!(poll(wait.as_mut(), Waker::noop()).is_ready());
+    }
+
+    #[test]
+    fn many_waiters_are_released_together_and_a_finished_wait_can_wait_again() {
+        let log = Arc::new(StdMutex::new(Vec::new()));
+        let event = Event::new();
+        let mut waits: Vec<_> = (0..5).map(|_| Box::pin(event.wait())).collect();
+        for (id, wait) in waits.iter_mut().enumerate() {
+            assert!(poll(wait.as_mut(), &recorder(id, &log)).is_pending());
+        }
+        event.set();
+        assert_eq!(*log.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+        for wait in &mut waits {
+            assert!(poll(wait.as_mut(), Waker::noop()).is_ready());
+        }
+        // Polled after completing, a wait is a new wait: pending until the next `set`.
+        event.clear();
+        assert!(poll(waits[0].as_mut(), &recorder(9, &log)).is_pending());
+        event.set();
+        assert_eq!(log.lock().unwrap().last(), Some(&9));
+        assert!(poll(waits[0].as_mut(), Waker::noop()).is_ready());
     }
 
     std::thread_local! {

@@ -93,7 +93,12 @@ impl<T> QueueState<T> {
         if self.maxsize != 0 && self.items.len() >= self.maxsize {
             return Err(item);
         }
-        self.unfinished += 1;
+        // Checked without panicking: `local::Queue` runs this with its state unborrowed,
+        // where a panic hook must not run. An overflow goes to the full protocol.
+        let Some(unfinished) = self.unfinished.checked_add(1) else {
+            return Err(item);
+        };
+        self.unfinished = unfinished;
         self.items.push_back(item);
         Ok(())
     }

@@ -129,7 +129,15 @@ impl<T> Ring<T> {
 
 impl<T> Drop for Ring<T> {
     fn drop(&mut self) {
-        while self.pop_front().is_some() {}
+        /// Drops the items left if one item's drop panics, as `Vec` and `VecDeque` do.
+        struct Rest<'a, T>(&'a mut Ring<T>);
+        impl<T> Drop for Rest<'_, T> {
+            fn drop(&mut self) {
+                while self.0.pop_front().is_some() {}
+            }
+        }
+        let rest = Rest(self);
+        while rest.0.pop_front().is_some() {}
     }
 }
 
