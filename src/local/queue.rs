@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::cell::{StateCell, StateMut};
 use super::queue_state::{QueueEmpty, QueueFull, QueueState};
@@ -230,32 +230,39 @@ impl<T> Future for QueuePut<'_, T> {
             }
         }
         let state = this.queue.state.borrow_mut();
-        this.poll_contended(state, cx)
+        let (done, waiter, item) =
+            QueuePut::poll_contended(state, this.waiter, this.item.take(), cx.waker());
+        this.waiter = waiter;
+        this.item = item;
+        done
     }
 }
 
 impl<'a, T> QueuePut<'a, T> {
     /// The full protocol (registration, reservations, hand-offs), out of line so that the
-    /// uncontended put above stays small.
+    /// uncontended put above stays small. Takes the future's fields by value and returns
+    /// them, rather than a reference to the future: nothing then points at the future, so
+    /// the compiler can keep a put that completes at once in registers.
     #[inline(never)]
     fn poll_contended(
-        &mut self,
         mut state: StateMut<'a, QueueState<T>>,
-        cx: &Context<'_>,
-    ) -> Poll<()> {
+        mut waiter: Option<WaiterId>,
+        mut item: Option<T>,
+        waker: &Waker,
+    ) -> (Poll<()>, Option<WaiterId>, Option<T>) {
         let mut wakeups = Wakeups::new();
-        let done = state.poll_put(&mut self.waiter, &mut self.item, cx.waker(), &mut wakeups);
+        let done = state.poll_put(&mut waiter, &mut item, waker, &mut wakeups);
         drop(state);
         wakeups.wake();
-        done
+        (done, waiter, item)
     }
 }
 
 impl<T> Drop for QueuePut<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.waiter.take() {
-            self.withdraw(id);
+        if let Some(id) = self.waiter {
+            QueuePut::withdraw(self.queue, id);
         }
     }
 }
@@ -264,9 +271,9 @@ impl<T> QueuePut<'_, T> {
     /// The registered half of `drop`, kept out of line so that dropping a future that
     /// completed without waiting stays a single test.
     #[inline(never)]
-    fn withdraw(&self, id: WaiterId) {
+    fn withdraw(queue: &Queue<T>, id: WaiterId) {
         let mut wakeups = Wakeups::new();
-        self.queue.state.borrow_mut().cancel_put(id, &mut wakeups);
+        queue.state.borrow_mut().cancel_put(id, &mut wakeups);
         wakeups.wake();
     }
 }
@@ -304,32 +311,35 @@ impl<T> Future for QueueGet<'_, T> {
             }
         }
         let state = this.queue.state.borrow_mut();
-        this.poll_contended(state, cx)
+        let (item, waiter) = QueueGet::poll_contended(state, this.waiter, cx.waker());
+        this.waiter = waiter;
+        item
     }
 }
 
 impl<'a, T> QueueGet<'a, T> {
     /// The full protocol (registration, hand-offs, granting freed room to putters), out of
     /// line so that the uncontended get above stays small.
+    /// Like `QueuePut::poll_contended`, by value.
     #[inline(never)]
     fn poll_contended(
-        &mut self,
         mut state: StateMut<'a, QueueState<T>>,
-        cx: &Context<'_>,
-    ) -> Poll<T> {
+        mut waiter: Option<WaiterId>,
+        waker: &Waker,
+    ) -> (Poll<T>, Option<WaiterId>) {
         let mut wakeups = Wakeups::new();
-        let item = state.poll_get(&mut self.waiter, cx.waker(), &mut wakeups);
+        let item = state.poll_get(&mut waiter, waker, &mut wakeups);
         drop(state);
         wakeups.wake();
-        item
+        (item, waiter)
     }
 }
 
 impl<T> Drop for QueueGet<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.waiter.take() {
-            self.withdraw(id);
+        if let Some(id) = self.waiter {
+            QueueGet::withdraw(self.queue, id);
         }
     }
 }
@@ -338,9 +348,9 @@ impl<T> QueueGet<'_, T> {
     /// The registered half of `drop`, kept out of line so that dropping a future that
     /// completed without waiting stays a single test.
     #[inline(never)]
-    fn withdraw(&self, id: WaiterId) {
+    fn withdraw(queue: &Queue<T>, id: WaiterId) {
         let mut wakeups = Wakeups::new();
-        self.queue.state.borrow_mut().cancel_get(id, &mut wakeups);
+        queue.state.borrow_mut().cancel_get(id, &mut wakeups);
         wakeups.wake();
     }
 }
