@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::local::queue_state::{QueueEmpty, QueueFull, QueueState};
 use crate::local::waiters::{WaiterId, Wakeups};
@@ -222,39 +222,32 @@ impl<T> Future for QueuePut<'_, T> {
                 }
             }
         }
-        let (done, waiter, item) =
-            QueuePut::poll_contended(state, this.waiter, this.item.take(), cx.waker());
-        this.waiter = waiter;
-        this.item = item;
-        done
+        this.poll_contended(state, cx)
     }
 }
 
 impl<'a, T> QueuePut<'a, T> {
     /// The full protocol (registration, reservations, hand-offs), out of line so that the
-    /// uncontended put above stays small. Takes the future's fields by value and returns
-    /// them, rather than a reference to the future: nothing then points at the future, so
-    /// the compiler can keep a put that completes at once in registers.
+    /// uncontended put above stays small.
     #[inline(never)]
     fn poll_contended(
+        &mut self,
         mut state: MutexGuard<'a, QueueState<T>>,
-        mut waiter: Option<WaiterId>,
-        mut item: Option<T>,
-        waker: &Waker,
-    ) -> (Poll<()>, Option<WaiterId>, Option<T>) {
+        cx: &Context<'_>,
+    ) -> Poll<()> {
         let mut wakeups = Wakeups::new();
-        let done = state.poll_put(&mut waiter, &mut item, waker, &mut wakeups);
+        let done = state.poll_put(&mut self.waiter, &mut self.item, cx.waker(), &mut wakeups);
         drop(state);
         wakeups.wake();
-        (done, waiter, item)
+        done
     }
 }
 
 impl<T> Drop for QueuePut<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.waiter {
-            QueuePut::withdraw(self.queue, id);
+        if let Some(id) = self.waiter.take() {
+            self.withdraw(id);
         }
     }
 }
@@ -263,9 +256,9 @@ impl<T> QueuePut<'_, T> {
     /// The registered half of `drop`, kept out of line so that dropping a future that
     /// completed without waiting stays a single test.
     #[inline(never)]
-    fn withdraw(queue: &Queue<T>, id: WaiterId) {
+    fn withdraw(&self, id: WaiterId) {
         let mut wakeups = Wakeups::new();
-        queue.state.lock().cancel_put(id, &mut wakeups);
+        self.queue.state.lock().cancel_put(id, &mut wakeups);
         wakeups.wake();
     }
 }
@@ -299,35 +292,32 @@ impl<T> Future for QueueGet<'_, T> {
                 return Poll::Ready(item);
             }
         }
-        let (item, waiter) = QueueGet::poll_contended(state, this.waiter, cx.waker());
-        this.waiter = waiter;
-        item
+        this.poll_contended(state, cx)
     }
 }
 
 impl<'a, T> QueueGet<'a, T> {
     /// The full protocol (registration, hand-offs, granting freed room to putters), out of
     /// line so that the uncontended get above stays small.
-    /// Like `QueuePut::poll_contended`, by value.
     #[inline(never)]
     fn poll_contended(
+        &mut self,
         mut state: MutexGuard<'a, QueueState<T>>,
-        mut waiter: Option<WaiterId>,
-        waker: &Waker,
-    ) -> (Poll<T>, Option<WaiterId>) {
+        cx: &Context<'_>,
+    ) -> Poll<T> {
         let mut wakeups = Wakeups::new();
-        let item = state.poll_get(&mut waiter, waker, &mut wakeups);
+        let item = state.poll_get(&mut self.waiter, cx.waker(), &mut wakeups);
         drop(state);
         wakeups.wake();
-        (item, waiter)
+        item
     }
 }
 
 impl<T> Drop for QueueGet<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.waiter {
-            QueueGet::withdraw(self.queue, id);
+        if let Some(id) = self.waiter.take() {
+            self.withdraw(id);
         }
     }
 }
@@ -336,9 +326,9 @@ impl<T> QueueGet<'_, T> {
     /// The registered half of `drop`, kept out of line so that dropping a future that
     /// completed without waiting stays a single test.
     #[inline(never)]
-    fn withdraw(queue: &Queue<T>, id: WaiterId) {
+    fn withdraw(&self, id: WaiterId) {
         let mut wakeups = Wakeups::new();
-        queue.state.lock().cancel_get(id, &mut wakeups);
+        self.queue.state.lock().cancel_get(id, &mut wakeups);
         wakeups.wake();
     }
 }
