@@ -230,39 +230,32 @@ impl<T> Future for QueuePut<'_, T> {
             }
         }
         let state = this.queue.state.borrow_mut();
-        let (done, waiter, item) =
-            QueuePut::poll_contended(state, this.waiter, this.item.take(), cx.waker());
-        this.waiter = waiter;
-        this.item = item;
-        done
+        this.poll_contended(state, cx)
     }
 }
 
 impl<'a, T> QueuePut<'a, T> {
     /// The full protocol (registration, reservations, hand-offs), out of line so that the
-    /// uncontended put above stays small. Takes the future's fields by value and returns
-    /// them, rather than a reference to the future: nothing then points at the future, so
-    /// the compiler can keep a put that completes at once in registers.
+    /// uncontended put above stays small.
     #[inline(never)]
     fn poll_contended(
+        &mut self,
         mut state: StateMut<'a, QueueState<T>>,
-        mut waiter: Option<WaiterId>,
-        mut item: Option<T>,
-        waker: &Waker,
-    ) -> (Poll<()>, Option<WaiterId>, Option<T>) {
+        cx: &Context<'_>,
+    ) -> Poll<()> {
         let mut wakeups = Wakeups::new();
-        let done = state.poll_put(&mut waiter, &mut item, waker, &mut wakeups);
+        let done = state.poll_put(&mut self.waiter, &mut self.item, cx.waker(), &mut wakeups);
         drop(state);
         wakeups.wake();
-        (done, waiter, item)
+        done
     }
 }
 
 impl<T> Drop for QueuePut<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(id) = self.waiter {
-            QueuePut::withdraw(self.queue, id);
+        if let Some(id) = self.waiter.take() {
+            self.withdraw(id);
         }
     }
 }
@@ -271,9 +264,9 @@ impl<T> QueuePut<'_, T> {
     /// The registered half of `drop`, kept out of line so that dropping a future that
     /// completed without waiting stays a single test.
     #[inline(never)]
-    fn withdraw(queue: &Queue<T>, id: WaiterId) {
+    fn withdraw(&self, id: WaiterId) {
         let mut wakeups = Wakeups::new();
-        queue.state.borrow_mut().cancel_put(id, &mut wakeups);
+        self.queue.state.borrow_mut().cancel_put(id, &mut wakeups);
         wakeups.wake();
     }
 }
@@ -319,8 +312,14 @@ impl<T> Future for QueueGet<'_, T> {
 
 impl<'a, T> QueueGet<'a, T> {
     /// The full protocol (registration, hand-offs, granting freed room to putters), out of
-    /// line so that the uncontended get above stays small.
-    /// Like `QueuePut::poll_contended`, by value.
+    /// line so that the uncontended get above stays small. Takes the future's fields by
+    /// value and returns them, rather than a reference to the future: nothing then points
+    /// at the future, so a get that completes at once stays in registers.
+    ///
+    /// Measured, not assumed: by value here made 64 uncontended gets and puts 12% faster;
+    /// the same for `QueuePut` (and for `sync::Queue`) made other cases slower (a producer
+    /// and consumer on one worker +20%; `sync`'s uncontended batch +35%), so those keep
+    /// the by-reference form.
     #[inline(never)]
     fn poll_contended(
         mut state: StateMut<'a, QueueState<T>>,
