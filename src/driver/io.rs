@@ -126,9 +126,15 @@ impl ScheduledIo {
     }
 
     /// Step 2: clear what `ev` saw, unless a newer event arrived since.
+    ///
+    /// Called once an operation said `WouldBlock` (or a short transfer drained the
+    /// socket), so no error is pending any more: `ERROR` is cleared with the edge bits. A
+    /// socket error is reported by the next operation and then consumed (a UDP socket's
+    /// ICMP error, say); kept sticky, it would make every later `WouldBlock` retry at
+    /// once, forever, inside one poll. A new error is a new event. Closed and shutdown
+    /// stay sticky: they never go back.
     fn clear_readiness(&self, ev: ReadyEvent) {
-        // Closed, error and shutdown are sticky: only the edge bits are cleared.
-        let clear = ev.ready & (READABLE | WRITABLE);
+        let clear = ev.ready & (READABLE | WRITABLE | ERROR);
         let mut cur = self.readiness.load(Ordering::Acquire);
         loop {
             if cur / TICK_ONE != ev.tick {
