@@ -1,20 +1,82 @@
 //! Adversarial workloads and bad input for the networking surface (API.md, "Streams and
-//! sockets"): the outcomes are exact, hangs are caught by generous timeouts.
+//! sockets"), through the public API only: many connections on several workers, pipelined
+//! and fragmented requests, peers that vanish, backpressure, server shutdown mid-request,
+//! bad addresses and paths, split halves dropped in every order, sockets outliving their
+//! runtime. Outcomes are exact; timeouts only guard against hangs. Descriptor counts see
+//! the whole process, so every test here holds one lock and they run one at a time.
 
 mod util;
 
 use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use util::net::rt;
-use weft::net::UdpSocket;
+use util::net::{fd_count, pattern, read_to_end, rt, set_linger_zero, Rng};
+use weft::io::{open_connection, start_server, AsyncReadExt, AsyncWriteExt};
+use weft::io::{StreamReader, StreamWriter};
+use weft::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+use weft::sync::Event;
 use weft::time::timeout;
 
 /// Guards against hangs only; never a claim about speed.
 const HANG: Duration = Duration::from_secs(20);
 
+/// One test at a time: descriptor counts are per process.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits (bounded) until the process's descriptor count is back to `expected`: a handler
+/// task may still be dropping its socket when the client has seen end of stream.
+async fn fds_settle_to(expected: usize) {
+    let settled = timeout(HANG, async {
+        while fd_count() != expected {
+            weft::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        settled.is_ok(),
+        "descriptors: {} now, {expected} expected",
+        fd_count()
+    );
+}
+
+async fn echo_lines(mut reader: StreamReader, mut writer: StreamWriter) {
+    loop {
+        match reader.read_line().await {
+            Ok(line) if line.is_empty() => return,
+            Ok(line) => {
+                writer.write(&line);
+                if writer.drain().await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+fn unique_dir(tag: &str) -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "weft-net-audit-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// ---------------------------------------------------------------- UDP
+
 #[test]
 fn udp_recv_after_an_icmp_error_waits_instead_of_spinning() {
+    let _s = serial();
     let rt = rt(2);
     rt.block_on(async {
         let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -24,10 +86,1001 @@ fn udp_recv_after_an_icmp_error_waits_instead_of_spinning() {
         socket.connect(closed_addr).await.unwrap();
         socket.send(b"anyone?").await.unwrap();
         let mut buf = [0u8; 16];
-        let err = timeout(HANG, socket.recv(&mut buf)).await.unwrap().unwrap_err();
+        let err = timeout(HANG, socket.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
-        // The error was reported once; the next receive waits for a datagram.
+        // The error was reported once; the next receive waits for a datagram...
         let r = timeout(Duration::from_millis(200), socket.recv(&mut buf)).await;
-        assert!(r.is_err(), "a receive with nothing to receive completed: {r:?}");
+        assert!(
+            r.is_err(),
+            "a receive with nothing to receive completed: {r:?}"
+        );
+        // ...and gets one when it comes (the same port, bound again).
+        if let Ok(peer) = std::net::UdpSocket::bind(closed_addr) {
+            peer.send_to(b"late", socket.local_addr().unwrap()).unwrap();
+            let n = timeout(HANG, socket.recv(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], b"late");
+        }
     });
+}
+
+#[test]
+fn udp_truncation_drops_the_rest_of_the_datagram_only() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b_addr = b.local_addr().unwrap();
+        let big: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(a.send_to(&big, b_addr).await.unwrap(), big.len());
+        assert_eq!(a.send_to(b"", b_addr).await.unwrap(), 0);
+        assert_eq!(a.send_to(b"next", b_addr).await.unwrap(), 4);
+        let mut small = [0u8; 10];
+        let (n, from) = timeout(HANG, b.recv_from(&mut small))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((n, from), (10, a.local_addr().unwrap()));
+        assert_eq!(&small[..], &big[..10]);
+        // The empty datagram, then the next one, whole: the truncated tail is gone.
+        let (n, _) = timeout(HANG, b.recv_from(&mut small))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0);
+        let (n, _) = timeout(HANG, b.recv_from(&mut small))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&small[..n], b"next");
+        // Over the UDP limit: an error, not a panic, and the socket still works.
+        let huge = vec![0u8; 70_000];
+        assert!(a.send_to(&huge, b_addr).await.is_err());
+        a.connect(b_addr).await.unwrap();
+        b.connect(a.local_addr().unwrap()).await.unwrap();
+        assert_eq!(a.send(b"connected").await.unwrap(), 9);
+        let mut buf = [0u8; 64];
+        let n = timeout(HANG, b.recv(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], b"connected");
+    });
+}
+
+#[test]
+fn udp_socket_shared_by_a_sender_and_a_receiver_task() {
+    let _s = serial();
+    let rt = rt(3);
+    rt.block_on(async {
+        let server = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = server.local_addr().unwrap();
+        // Echo: one task receives, hands over, another sends back.
+        let (tx, mut rx) = weft::sync::mpsc::unbounded::<(Vec<u8>, SocketAddr)>();
+        let recv_side = server.clone();
+        let receiver = weft::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            for _ in 0..200 {
+                let (n, from) = recv_side.recv_from(&mut buf).await.unwrap();
+                tx.try_send((buf[..n].to_vec(), from)).unwrap();
+            }
+        });
+        let send_side = server.clone();
+        let sender = weft::spawn(async move {
+            while let Some((msg, to)) = rx.recv().await {
+                send_side.send_to(&msg, to).await.unwrap();
+            }
+        });
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client.connect(addr).await.unwrap();
+        let mut buf = vec![0u8; 2048];
+        for i in 0..200u32 {
+            let msg = format!("datagram {i}").into_bytes();
+            client.send(&msg).await.unwrap();
+            let n = timeout(HANG, client.recv(&mut buf)).await.unwrap().unwrap();
+            assert_eq!(&buf[..n], &msg[..]);
+        }
+        receiver.await.unwrap();
+        sender.await.unwrap();
+    });
+}
+
+// ---------------------------------------------------------------- streams: workloads
+
+/// 150 clients on a four-worker runtime; each sends 20 lines, some pipelined in one
+/// write, some cut at random points (even mid-line) into separately drained pieces, and
+/// reads the echoes back with `read_line`.
+#[test]
+fn many_clients_pipelined_and_fragmented_lines_echo_exactly() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(4);
+    rt.block_on(async {
+        let server = start_server(echo_lines, "127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let clients: Vec<_> = (0..150u64)
+            .map(|c| {
+                weft::spawn(async move {
+                    let mut rng = Rng::new(c + 1);
+                    let lines: Vec<Vec<u8>> = (0..20)
+                        .map(|i| {
+                            let len = rng.range(0, 300);
+                            let mut l: Vec<u8> = (0..len)
+                                .map(|_| b'a' + (rng.next_u64() % 26) as u8)
+                                .collect();
+                            l.extend_from_slice(format!(" {c}/{i}\n").as_bytes());
+                            l
+                        })
+                        .collect();
+                    let all: Vec<u8> = lines.concat();
+                    let (mut r, mut w) = open_connection(addr).await.unwrap();
+                    if c % 2 == 0 {
+                        w.write(&all); // everything pipelined in one write
+                        w.drain().await.unwrap();
+                    } else {
+                        let mut at = 0;
+                        while at < all.len() {
+                            let end = (at + rng.range(1, 97)).min(all.len());
+                            w.write(&all[at..end]);
+                            w.drain().await.unwrap();
+                            at = end;
+                            if rng.next_u64() % 4 == 0 {
+                                weft::yield_now().await;
+                            }
+                        }
+                    }
+                    for line in &lines {
+                        assert_eq!(&r.read_line().await.unwrap(), line);
+                    }
+                    w.close().await.unwrap();
+                    assert_eq!(r.read_line().await.unwrap(), b"");
+                })
+            })
+            .collect();
+        let results = timeout(Duration::from_secs(60), weft::join_all(clients))
+            .await
+            .expect("clients hung");
+        for r in results {
+            r.unwrap();
+        }
+        server.close();
+        timeout(HANG, server.wait_closed()).await.unwrap();
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before, "descriptors leaked");
+}
+
+/// A server reading a fixed request over `read_until` with a delimiter that arrives in a
+/// separate segment from the bytes before it, and a length-prefixed body over
+/// `read_exact`, then replying on a half-closed connection.
+#[test]
+fn framed_requests_across_segment_boundaries_and_half_close() {
+    let _s = serial();
+    let rt = rt(3);
+    rt.block_on(async {
+        let server = start_server(
+            |mut r: StreamReader, mut w: StreamWriter| async move {
+                let header = r.read_until(b'|').await.unwrap();
+                let len: usize = std::str::from_utf8(&header[..header.len() - 1])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let body = r.read_exact(len).await.unwrap();
+                // The client half-closed: nothing more comes.
+                assert_eq!(r.read(1).await.unwrap(), b"");
+                w.write(&body);
+                w.write(b"|done");
+                w.drain().await.unwrap();
+                w.close().await.unwrap();
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let p = pattern();
+        let tasks: Vec<_> = (0..20usize)
+            .map(|i| {
+                let body = p[i * 1000..i * 1000 + 5000 + i * 3000].to_vec();
+                weft::spawn(async move {
+                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let len = body.len().to_string();
+                    // The header's digits, then the delimiter alone, then the body in two.
+                    s.write_all(len.as_bytes()).await.unwrap();
+                    weft::time::sleep(Duration::from_millis(2)).await;
+                    s.write_all(b"|").await.unwrap();
+                    weft::time::sleep(Duration::from_millis(2)).await;
+                    s.write_all(&body[..body.len() / 3]).await.unwrap();
+                    s.write_all(&body[body.len() / 3..]).await.unwrap();
+                    s.close().await.unwrap(); // half-close
+                    let mut reply = Vec::new();
+                    s.read_to_end(&mut reply).await.unwrap();
+                    let mut expected = body.clone();
+                    expected.extend_from_slice(b"|done");
+                    assert!(reply == expected, "client {i}: reply differs");
+                })
+            })
+            .collect();
+        for r in timeout(HANG, weft::join_all(tasks)).await.unwrap() {
+            r.unwrap();
+        }
+    });
+}
+
+/// Peers that connect and close at once, or close mid-line, mid-frame: `read_line`
+/// returns the partial line then empty (asyncio's `readline`), `read_exact` fails with
+/// `UnexpectedEof` (asyncio's `IncompleteReadError`), `read(n)` gives what is there.
+#[test]
+fn peers_that_send_nothing_or_close_mid_record() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let (tx, mut rx) = weft::sync::mpsc::unbounded::<Vec<String>>();
+        let server = start_server(
+            move |mut r: StreamReader, _w: StreamWriter| {
+                let tx = tx.clone();
+                async move {
+                    let mut seen = Vec::new();
+                    let first = r.read_line().await.unwrap();
+                    seen.push(String::from_utf8(first).unwrap());
+                    match r.read_exact(8).await {
+                        Ok(b) => seen.push(format!("exact:{}", String::from_utf8(b).unwrap())),
+                        Err(e) => seen.push(format!("err:{:?}", e.kind())),
+                    }
+                    seen.push(String::from_utf8(r.read(1 << 20).await.unwrap()).unwrap());
+                    seen.push(String::from_utf8(r.read_line().await.unwrap()).unwrap());
+                    seen.push(String::from_utf8(r.read_to_end().await.unwrap()).unwrap());
+                    tx.try_send(seen).unwrap();
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let cases: [(&[u8], [&str; 5]); 4] = [
+            (b"", ["", "err:UnexpectedEof", "", "", ""]),
+            (b"partial", ["partial", "err:UnexpectedEof", "", "", ""]),
+            (b"whole\nabc", ["whole\n", "err:UnexpectedEof", "", "", ""]),
+            (
+                b"whole\n12345678xyz",
+                ["whole\n", "exact:12345678", "xyz", "", ""],
+            ),
+        ];
+        for (sent, expected) in cases {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(sent).await.unwrap();
+            drop(s);
+            let seen = timeout(HANG, rx.recv()).await.unwrap().unwrap();
+            assert_eq!(seen, expected, "after sending {sent:?}");
+        }
+        assert!(timeout(HANG, async {
+            while server.open_connections() != 0 {
+                weft::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .is_ok());
+    });
+}
+
+#[test]
+fn read_zero_and_huge_counts_over_tcp() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (r, mut w) = open_connection(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        drop(r);
+        let (peer, _) = listener.accept().await.unwrap();
+        let mut reader = StreamReader::new(peer);
+        // n == 0 with nothing sent: ready at once, empty, nothing consumed.
+        assert_eq!(timeout(HANG, reader.read(0)).await.unwrap().unwrap(), b"");
+        w.write(b"abcdef");
+        w.drain().await.unwrap();
+        assert_eq!(reader.read_exact(2).await.unwrap(), b"ab");
+        assert_eq!(reader.read(0).await.unwrap(), b"");
+        assert_eq!(reader.read(usize::MAX).await.unwrap(), b"cdef");
+        // A read(n) waits for data rather than returning empty before end of stream.
+        let pending = timeout(Duration::from_millis(100), reader.read(usize::MAX)).await;
+        assert!(
+            pending.is_err(),
+            "read before any data or EOF returned {pending:?}"
+        );
+        w.write(b"g");
+        w.close().await.unwrap();
+        assert_eq!(reader.read(usize::MAX).await.unwrap(), b"g");
+        assert_eq!(reader.read(usize::MAX).await.unwrap(), b"");
+        assert_eq!(
+            reader.read_exact(usize::MAX).await.unwrap_err().kind(),
+            ErrorKind::UnexpectedEof
+        );
+    });
+}
+
+// ---------------------------------------------------------------- backpressure
+
+/// A reader that stops reading: `drain` stops completing once the socket buffers are
+/// full (it does not buffer forever), the writer's buffer stays at what was written
+/// since the last drain, and when the reader resumes every byte arrives in order.
+#[test]
+fn drain_waits_for_a_stalled_reader_then_everything_arrives() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (_r, mut w) = open_connection(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        const CHUNK: usize = 64 * 1024;
+        let p = pattern();
+        let mut sent = 0usize;
+        let mut stalled = false;
+        // Socket buffers hold a few MiB at most: well before 256 MiB a drain must wait.
+        while sent < 256 * 1024 * 1024 {
+            let off = sent % (p.len() - CHUNK);
+            w.write(&p[off..off + CHUNK]);
+            sent += CHUNK;
+            assert!(w.write_buffer_size() <= CHUNK * 2);
+            if timeout(Duration::from_millis(300), w.drain())
+                .await
+                .is_err()
+            {
+                stalled = true;
+                break;
+            }
+            assert_eq!(w.write_buffer_size(), 0);
+        }
+        assert!(
+            stalled,
+            "drain never waited: {sent} bytes accepted without a reader"
+        );
+        let left = w.write_buffer_size();
+        assert!(left > 0 && left <= CHUNK, "{left} bytes still buffered");
+        // Resume reading; the pending drain finishes, and the bytes are all in order.
+        let reader = weft::spawn(async move {
+            let mut peer = peer;
+            read_to_end(&mut peer).await.unwrap()
+        });
+        timeout(HANG, w.drain()).await.unwrap().unwrap();
+        w.close().await.unwrap();
+        let got = timeout(HANG, reader).await.unwrap().unwrap();
+        assert_eq!(got.len(), sent);
+        let mut at = 0;
+        while at < sent {
+            let off = at % (p.len() - CHUNK);
+            assert!(
+                got[at..at + CHUNK] == p[off..off + CHUNK],
+                "chunk at {at} differs"
+            );
+            at += CHUNK;
+        }
+    });
+}
+
+/// The `AsyncWrite` side of a `StreamWriter` is bounded by the high-water mark even with
+/// no reader at all: `write_all` of a huge buffer waits instead of buffering it.
+#[test]
+fn stream_writer_async_write_is_bounded_against_a_stalled_reader() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (_r, mut w) = open_connection(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        let huge = vec![0x5au8; 64 * 1024 * 1024];
+        let r = timeout(Duration::from_millis(500), w.write_all(&huge)).await;
+        assert!(r.is_err(), "64 MiB accepted with nobody reading");
+        assert!(w.write_buffer_size() <= w.high_water_mark());
+        drop(peer);
+    });
+}
+
+/// A client that resets while the handler is writing fails only that handler's drain;
+/// a concurrent connection's conversation completes.
+#[test]
+fn a_reset_mid_write_fails_only_that_connection() {
+    let _s = serial();
+    let rt = rt(3);
+    rt.block_on(async {
+        let (tx, mut rx) = weft::sync::mpsc::unbounded::<Result<(), ErrorKind>>();
+        let server = start_server(
+            move |mut r: StreamReader, mut w: StreamWriter| {
+                let tx = tx.clone();
+                async move {
+                    let req = r.read_line().await.unwrap();
+                    if req == b"flood\n" {
+                        let chunk = vec![1u8; 256 * 1024];
+                        let res = loop {
+                            w.write(&chunk);
+                            if let Err(e) = w.drain().await {
+                                break Err(e.kind());
+                            }
+                        };
+                        tx.try_send(res).unwrap();
+                    } else {
+                        w.write(&req);
+                        w.drain().await.unwrap();
+                        tx.try_send(Ok(())).unwrap();
+                    }
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut flood = TcpStream::connect(addr).await.unwrap();
+        flood.write_all(b"flood\n").await.unwrap();
+        let mut some = vec![0u8; 4096];
+        flood.read_exact(&mut some).await.unwrap();
+        let (mut r2, mut w2) = open_connection(addr).await.unwrap();
+        set_linger_zero(std::os::fd::AsRawFd::as_raw_fd(&flood));
+        drop(flood);
+        w2.write(b"hello\n");
+        w2.drain().await.unwrap();
+        assert_eq!(
+            timeout(HANG, r2.read_line()).await.unwrap().unwrap(),
+            b"hello\n"
+        );
+        let mut outcomes = [
+            timeout(HANG, rx.recv()).await.unwrap().unwrap(),
+            timeout(HANG, rx.recv()).await.unwrap().unwrap(),
+        ];
+        outcomes.sort_by_key(|o| o.is_ok());
+        let err = outcomes[0].unwrap_err();
+        assert!(
+            matches!(err, ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+            "{err:?}"
+        );
+        assert_eq!(outcomes[1], Ok(()));
+        assert!(server.is_serving());
+    });
+}
+
+// ---------------------------------------------------------------- Server lifecycle
+
+/// `close` while handlers are mid-request: new connections are refused, the open ones get
+/// their replies, `wait_closed` waits for them; dropping the only handle behaves the same.
+#[test]
+fn server_close_or_drop_mid_request_lets_open_connections_finish() {
+    let _s = serial();
+    let rt = rt(3);
+    let before = fd_count();
+    rt.block_on(async {
+        for drop_instead in [false, true] {
+            let go = Arc::new(Event::new());
+            let started = Arc::new(AtomicUsize::new(0));
+            let (go2, started2) = (go.clone(), started.clone());
+            let server = start_server(
+                move |mut r: StreamReader, mut w: StreamWriter| {
+                    let (go, started) = (go2.clone(), started2.clone());
+                    async move {
+                        let req = r.read_line().await.unwrap();
+                        started.fetch_add(1, Ordering::SeqCst);
+                        go.wait().await;
+                        w.write(b"reply to ");
+                        w.write(&req);
+                        w.drain().await.unwrap();
+                    }
+                },
+                "127.0.0.1:0",
+            )
+            .await
+            .unwrap();
+            let addr = server.local_addr().unwrap();
+            let mut conns = Vec::new();
+            for i in 0..10 {
+                let (r, mut w) = open_connection(addr).await.unwrap();
+                w.write(format!("req {i}\n").as_bytes());
+                w.drain().await.unwrap();
+                conns.push((r, w));
+            }
+            timeout(HANG, async {
+                while started.load(Ordering::SeqCst) < 10 {
+                    weft::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+            .unwrap();
+            let waiting = if drop_instead {
+                drop(server);
+                None
+            } else {
+                server.close();
+                assert_eq!(server.open_connections(), 10);
+                let watcher = server.clone();
+                Some((
+                    server,
+                    weft::spawn(async move { watcher.wait_closed().await }),
+                ))
+            };
+            let refused = TcpStream::connect(addr).await.unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+            if let Some((_, h)) = &waiting {
+                weft::time::sleep(Duration::from_millis(20)).await;
+                assert!(
+                    !h.is_finished(),
+                    "wait_closed returned with handlers running"
+                );
+            }
+            go.set();
+            for (i, (mut r, _w)) in conns.into_iter().enumerate() {
+                let line = timeout(HANG, r.read_line()).await.unwrap().unwrap();
+                assert_eq!(line, format!("reply to req {i}\n").as_bytes());
+                assert_eq!(timeout(HANG, r.read_line()).await.unwrap().unwrap(), b"");
+            }
+            if let Some((server, h)) = waiting {
+                timeout(HANG, h).await.unwrap().unwrap();
+                assert_eq!(server.open_connections(), 0);
+            }
+        }
+        fds_settle_to(before).await;
+    });
+}
+
+// ---------------------------------------------------------------- addresses
+
+#[test]
+fn open_connection_to_bad_hosts_is_an_error_not_a_hang() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let err = timeout(HANG, open_connection("host-without-port"))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = timeout(HANG, open_connection("127.0.0.1:0"))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        let err = timeout(HANG, open_connection(("127.0.0.1", 0)))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        // The resolver fails (how depends on the network); it is an error, never a panic.
+        let r = timeout(
+            Duration::from_secs(60),
+            open_connection("nonexistent.invalid:80"),
+        )
+        .await;
+        assert!(r.expect("resolution hung").is_err());
+        let r = timeout(
+            Duration::from_secs(60),
+            UdpSocket::bind("nonexistent.invalid:0"),
+        )
+        .await;
+        assert!(r.expect("resolution hung").is_err());
+        // Workers kept serving meanwhile.
+        assert_eq!(weft::spawn(async { 5 }).await.unwrap(), 5);
+    });
+}
+
+// ---------------------------------------------------------------- Unix sockets
+
+#[test]
+fn unix_paths_that_exist_are_too_long_or_hold_nul() {
+    let _s = serial();
+    let rt = rt(2);
+    let dir = unique_dir("paths");
+    rt.block_on(async {
+        // A regular file in the way.
+        let file = dir.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert_eq!(
+            UnixListener::bind(&file).unwrap_err().kind(),
+            ErrorKind::AddrInUse
+        );
+        assert_eq!(
+            UnixStream::connect(&file).await.unwrap_err().kind(),
+            ErrorKind::ConnectionRefused
+        );
+        // A socket file whose listener is gone: refused, and binding it again is in use
+        // until it is removed.
+        let stale = dir.join("stale.sock");
+        drop(UnixListener::bind(&stale).unwrap());
+        assert_eq!(
+            UnixStream::connect(&stale).await.unwrap_err().kind(),
+            ErrorKind::ConnectionRefused
+        );
+        assert_eq!(
+            UnixListener::bind(&stale).unwrap_err().kind(),
+            ErrorKind::AddrInUse
+        );
+        std::fs::remove_file(&stale).unwrap();
+        let again = UnixListener::bind(&stale).unwrap();
+        let c = UnixStream::connect(&stale).await.unwrap();
+        let (s, _) = timeout(HANG, again.accept()).await.unwrap().unwrap();
+        drop((c, s, again));
+        // Too long for sun_path (108 bytes): a clear error, no panic, no file.
+        let long = dir.join("x".repeat(200));
+        assert_eq!(
+            UnixListener::bind(&long).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            UnixStream::connect(&long).await.unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        // A NUL byte (how abstract names are spelt in C) in a path.
+        let nul = std::path::Path::new("\0weft-abstract");
+        assert!(UnixListener::bind(nul).is_err());
+        assert!(UnixStream::connect(nul).await.is_err());
+        let inner_nul = dir.join("a\0b");
+        assert_eq!(
+            UnixListener::bind(&inner_nul).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    });
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unix_bind_outside_a_runtime_leaves_no_socket_file_behind() {
+    let _s = serial();
+    let dir = unique_dir("outside");
+    let path = dir.join("s.sock");
+    let err = UnixListener::bind(&path).unwrap_err();
+    assert!(err.to_string().contains("weft runtime"), "{err}");
+    // The path is still free: binding inside a runtime works.
+    let rt = rt(1);
+    rt.block_on(async {
+        let l = UnixListener::bind(&path).unwrap();
+        let c = UnixStream::connect(&path).await.unwrap();
+        let (s, _) = timeout(HANG, l.accept()).await.unwrap().unwrap();
+        drop((c, s));
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// More clients connect at once than the listen backlog holds while nobody accepts yet:
+/// each connect waits for room (or fails clearly); none reports a bogus `WouldBlock`.
+#[test]
+fn unix_connects_beyond_the_backlog_wait_for_room() {
+    let _s = serial();
+    util::net::raise_fd_limit();
+    let rt = rt(2);
+    let dir = unique_dir("backlog");
+    let path = dir.join("s.sock");
+    rt.block_on(async {
+        let listener = Arc::new(UnixListener::bind(&path).unwrap());
+        const N: usize = 1300;
+        let clients: Vec<_> = (0..N)
+            .map(|i| {
+                let path = path.clone();
+                weft::spawn(async move {
+                    let mut c = UnixStream::connect(&path).await?;
+                    c.write_all(format!("{i}\n").as_bytes()).await?;
+                    let mut reply = Vec::new();
+                    c.read_to_end(&mut reply).await?;
+                    Ok::<_, std::io::Error>(reply)
+                })
+            })
+            .collect();
+        // Let the clients fill the backlog before accepting.
+        weft::time::sleep(Duration::from_millis(200)).await;
+        let l = listener.clone();
+        let acceptor = weft::spawn(async move {
+            for _ in 0..N {
+                let (s, _) = l.accept().await.unwrap();
+                drop(weft::spawn(async move {
+                    let mut r = StreamReader::new(s);
+                    assert!(r.read_line().await.unwrap().ends_with(b"\n"));
+                }));
+            }
+        });
+        let results = timeout(Duration::from_secs(60), weft::join_all(clients))
+            .await
+            .expect("clients hung");
+        let errors: Vec<_> = results
+            .into_iter()
+            .map(Result::unwrap)
+            .filter_map(Result::err)
+            .map(|e| e.kind())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} failed, e.g. {:?}",
+            errors.len(),
+            errors.first()
+        );
+        timeout(HANG, acceptor).await.unwrap().unwrap();
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------- split halves
+
+/// The socket closes only when both halves are gone, whichever goes first; dropping the
+/// write half is a half-close the peer sees as end of stream while the read half still
+/// reads; `reunite` gives back a working stream.
+#[test]
+fn split_halves_dropped_in_either_order() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(3);
+    let with_rt = fd_count();
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+
+        // Read half first: the write half still sends, then its drop is the FIN.
+        let (mut peer, (stream, _)) = {
+            let (c, a) = weft::join!(TcpStream::connect(addr), listener.accept());
+            (c.unwrap(), a.unwrap())
+        };
+        let (read, mut write) = stream.into_split();
+        drop(read);
+        write.write_all(b"still open").await.unwrap();
+        let writer = weft::spawn(async move {
+            write.write_all(b" from another task").await.unwrap();
+            // dropped here: FIN
+        });
+        writer.await.unwrap();
+        let mut got = Vec::new();
+        timeout(HANG, peer.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, b"still open from another task");
+        drop(peer);
+
+        // Write half first: the peer sees end of stream, the read half keeps reading.
+        let (mut peer, (stream, _)) = {
+            let (c, a) = weft::join!(TcpStream::connect(addr), listener.accept());
+            (c.unwrap(), a.unwrap())
+        };
+        let (mut read, write) = stream.into_split();
+        drop(write);
+        let mut got = Vec::new();
+        timeout(HANG, peer.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(got.is_empty());
+        peer.write_all(b"reply after FIN").await.unwrap();
+        peer.close().await.unwrap();
+        let reader = weft::spawn(async move {
+            let mut got = Vec::new();
+            read.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        assert_eq!(
+            timeout(HANG, reader).await.unwrap().unwrap(),
+            b"reply after FIN"
+        );
+        drop(peer);
+
+        // Reunite after use on two tasks; the stream works whole again.
+        let (mut peer, (stream, _)) = {
+            let (c, a) = weft::join!(TcpStream::connect(addr), listener.accept());
+            (c.unwrap(), a.unwrap())
+        };
+        let (mut read, mut write) = stream.into_split();
+        let r = weft::spawn(async move {
+            let mut b = [0u8; 4];
+            read.read_exact(&mut b).await.unwrap();
+            assert_eq!(&b, b"ping");
+            read
+        });
+        let w = weft::spawn(async move {
+            write.write_all(b"pong").await.unwrap();
+            write
+        });
+        peer.write_all(b"ping").await.unwrap();
+        let (read, write) = (r.await.unwrap(), w.await.unwrap());
+        let mut b = [0u8; 4];
+        peer.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"pong");
+        let mut whole = write.reunite(read).unwrap();
+        whole.write_all(b"whole").await.unwrap();
+        peer.read_exact(&mut b[..1]).await.unwrap();
+        assert_eq!(b[0], b'w');
+        // Reuniting did not shut the write direction: more still goes through.
+        drop(whole);
+        let mut rest = Vec::new();
+        timeout(HANG, peer.read_to_end(&mut rest))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rest, b"hole");
+        drop(peer);
+
+        // Unix halves, both orders.
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let (ar, mut aw) = a.into_split();
+        drop(ar);
+        aw.write_all(b"u1").await.unwrap();
+        drop(aw);
+        let mut got = Vec::new();
+        timeout(HANG, b.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, b"u1");
+        drop(b);
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let (mut ar, aw) = a.into_split();
+        drop(aw);
+        let mut got = Vec::new();
+        timeout(HANG, b.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(got.is_empty());
+        b.write_all(b"u2").await.unwrap();
+        drop(b);
+        let mut got = Vec::new();
+        timeout(HANG, ar.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, b"u2");
+        drop(ar);
+        drop(listener);
+        assert_eq!(fd_count(), with_rt, "a socket outlived both its halves");
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}
+
+// ---------------------------------------------------------------- cancellation
+
+/// A task blocked in `accept` or in a read is aborted; the listener and the other half
+/// keep working for the next task, and nothing leaks.
+#[test]
+fn aborting_tasks_blocked_on_sockets_leaves_them_usable() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(3);
+    rt.block_on(async {
+        let listener = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let addr = listener.local_addr().unwrap();
+        let l = listener.clone();
+        let blocked = weft::spawn(async move { l.accept().await.map(|(s, _)| s) });
+        weft::time::sleep(Duration::from_millis(20)).await;
+        blocked.abort();
+        assert!(blocked.await.unwrap_err().is_cancelled());
+        let l = listener.clone();
+        let next = weft::spawn(async move { l.accept().await.map(|(s, _)| s) });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let server_side = timeout(HANG, next).await.unwrap().unwrap().unwrap();
+
+        // A reader aborted mid-read; its half is dropped with it, and the other half
+        // still writes.
+        let (mut read, mut write) = server_side.into_split();
+        let reader = weft::spawn(async move {
+            let mut b = [0u8; 8];
+            read.read(&mut b).await
+        });
+        weft::time::sleep(Duration::from_millis(20)).await;
+        reader.abort();
+        assert!(reader.await.unwrap_err().is_cancelled());
+        write.write_all(b"after abort").await.unwrap();
+        drop(write);
+        let mut got = Vec::new();
+        timeout(HANG, client.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, b"after abort");
+
+        // A StreamReader read_line dropped by a timeout loses nothing.
+        let (mut r, mut w) = open_connection(addr).await.unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        let (mut pr, mut pw) = peer.into_split();
+        pw.write_all(b"half a ").await.unwrap();
+        assert!(timeout(Duration::from_millis(50), r.read_line())
+            .await
+            .is_err());
+        pw.write_all(b"line\n").await.unwrap();
+        assert_eq!(
+            timeout(HANG, r.read_line()).await.unwrap().unwrap(),
+            b"half a line\n"
+        );
+        w.write(b"x");
+        drop(w);
+        let mut got = Vec::new();
+        timeout(HANG, pr.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, b"", "bytes written but never drained are not sent");
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}
+
+// ---------------------------------------------------------------- runtime shutdown
+
+/// Sockets that outlive their runtime: every operation is an error (not a panic or a
+/// hang), and dropping them on another runtime closes them. A server whose runtime shut
+/// down stops listening and reports it, rather than looking like it still serves.
+#[test]
+fn sockets_and_servers_after_their_runtime_shut_down() {
+    let _s = serial();
+    let before = fd_count();
+    let first = rt(2);
+    let (listener, client, server_side, udp, (ua, ub), server, (reader, writer)) =
+        first.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (c, a) = weft::join!(TcpStream::connect(addr), listener.accept());
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let pair = UnixStream::pair().unwrap();
+            let server = start_server(echo_lines, "127.0.0.1:0").await.unwrap();
+            let streams = open_connection(server.local_addr().unwrap()).await.unwrap();
+            (
+                listener,
+                c.unwrap(),
+                a.unwrap().0,
+                udp,
+                pair,
+                server,
+                streams,
+            )
+        });
+    drop(first);
+    let server_addr = server.local_addr().unwrap();
+    assert!(
+        !server.is_serving(),
+        "a server whose runtime is gone still 'serves'"
+    );
+    assert_eq!(
+        std::net::TcpStream::connect(server_addr)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::ConnectionRefused,
+        "the server's listener outlived its runtime"
+    );
+    let second = rt(2);
+    second.block_on(async {
+        let (mut client, mut server_side, mut ua) = (client, server_side, ua);
+        let (mut reader, mut writer) = (reader, writer);
+        let mut buf = [0u8; 4];
+        assert!(timeout(HANG, listener.accept()).await.unwrap().is_err());
+        assert!(timeout(HANG, client.write_all(b"x"))
+            .await
+            .unwrap()
+            .is_err());
+        assert!(timeout(HANG, server_side.read(&mut buf))
+            .await
+            .unwrap()
+            .is_err());
+        assert!(timeout(HANG, udp.send_to(b"x", "127.0.0.1:9"))
+            .await
+            .unwrap()
+            .is_err());
+        assert!(timeout(HANG, ua.write_all(b"x")).await.unwrap().is_err());
+        assert!(timeout(HANG, reader.read_line()).await.unwrap().is_err());
+        writer.write(b"line\n");
+        assert!(timeout(HANG, writer.drain()).await.unwrap().is_err());
+        // The server's waiters return instead of waiting for ever.
+        assert!(timeout(HANG, server.serve_forever())
+            .await
+            .unwrap()
+            .is_err());
+        timeout(HANG, server.wait_closed()).await.unwrap();
+        // Addresses still answer: the descriptors are open until dropped.
+        assert!(client.local_addr().is_ok());
+        drop((client, server_side, ua, ub, reader, writer));
+    });
+    drop((listener, udp, server));
+    drop(second);
+    assert_eq!(fd_count(), before);
 }

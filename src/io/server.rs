@@ -18,6 +18,9 @@
 //!    `serve_forever`, which returns `Ok(())`. Open connections are not touched.
 //! 5. `wait_closed` completes once the server is closed, the accept loop has exited and
 //!    no connection is open.
+//! 6. If the accept loop's task ends without the server being closed (its runtime shut
+//!    down), the server closes then, as on a fatal error (no listener is left open behind
+//!    a server that can no longer accept).
 //!
 //! Locks: the state lock and the listener lock are never held together, and no waker is
 //! called with either held.
@@ -233,11 +236,17 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Marks the accept loop as exited, however its task ends.
+/// Marks the accept loop as exited, however its task ends. It only returns once the
+/// server is closed; ending any other way (its runtime shut down and dropped the task, or
+/// it panicked) means nothing will accept again, so the server closes too, with an error
+/// for `serve_forever`, instead of holding its listener and looking like it still serves.
 struct AcceptLoopExit(Arc<Shared>);
 
 impl Drop for AcceptLoopExit {
     fn drop(&mut self) {
+        self.0.close(Some(io::Error::other(
+            "the server's accept loop ended: its runtime shut down",
+        )));
         self.0.update(|state| state.accepting = false);
     }
 }

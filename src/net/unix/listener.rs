@@ -57,11 +57,19 @@ impl UnixListener {
     /// [`io::ErrorKind::AddrInUse`] when the file exists, the OS's other errors, or one
     /// saying no runtime is running.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let path = path.as_ref();
         let listener = mio::net::UnixListener::bind(path)?;
-        sys::set_listen_backlog(listener.as_fd(), sys::LISTEN_BACKLOG)?;
-        Ok(UnixListener {
-            io: PollEvented::with_interest(listener, mio::Interest::READABLE)?,
-        })
+        let registered = sys::set_listen_backlog(listener.as_fd(), sys::LISTEN_BACKLOG)
+            .and_then(|()| PollEvented::with_interest(listener, mio::Interest::READABLE));
+        match registered {
+            Ok(io) => Ok(UnixListener { io }),
+            Err(e) => {
+                // The bind above created the file: a failed bind must not leave it behind
+                // (binding the path again would then be `AddrInUse`).
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
     }
 
     /// Wraps a bound and listening `std` listener (switched to non-blocking mode).

@@ -6,6 +6,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
 
@@ -35,6 +36,11 @@ pub struct UnixStream {
     io: PollEvented<mio::net::UnixStream>,
 }
 
+/// First pause before connecting again to a listener whose backlog is full...
+const CONNECT_RETRY_FIRST: Duration = Duration::from_millis(1);
+/// ...doubling up to this.
+const CONNECT_RETRY_MAX: Duration = Duration::from_millis(100);
+
 impl UnixStream {
     /// Connects to the socket at `path`.
     ///
@@ -56,10 +62,30 @@ impl UnixStream {
     ///
     /// # Errors
     /// [`io::ErrorKind::NotFound`] when nothing is bound there,
-    /// [`io::ErrorKind::ConnectionRefused`] when nobody listens.
+    /// [`io::ErrorKind::ConnectionRefused`] when nobody listens. A listener whose backlog
+    /// is full is not an error: the connect waits for room, as a blocking one does (wrap
+    /// it in [`timeout`](crate::time::timeout) to bound the wait).
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let stream = UnixStream::from_mio(mio::net::UnixStream::connect(path)?)?;
-        // A Unix connect completes at once or (a full backlog) once writable.
+        let path = path.as_ref();
+        let mut pause = CONNECT_RETRY_FIRST;
+        let stream = loop {
+            match mio::net::UnixStream::connect(path) {
+                Ok(stream) => break UnixStream::from_mio(stream)?,
+                // The listener's backlog is full. Linux refuses a non-blocking Unix connect
+                // with `EAGAIN` then (it is not "in progress": the socket stays
+                // unconnected and no readiness event will come), where a blocking one
+                // would wait for room: wait a little and try again, as that would.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if crate::Handle::try_current().is_none() {
+                        return Err(e);
+                    }
+                    crate::time::sleep(pause).await;
+                    pause = (pause * 2).min(CONNECT_RETRY_MAX);
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        // Otherwise a Unix connect completes at once, or (elsewhere) once writable.
         stream.io.registration().readiness(Direction::Write).await?;
         if let Some(e) = stream.io.get_ref().take_error()? {
             return Err(e);
