@@ -1084,3 +1084,182 @@ fn sockets_and_servers_after_their_runtime_shut_down() {
     drop(second);
     assert_eq!(fd_count(), before);
 }
+
+// ---------------------------------------------------------------- other runtimes, scarcity
+
+/// The streams API on a current-thread runtime: the accept loop, the handlers and the
+/// clients all share the one thread that `block_on` runs on.
+#[test]
+fn a_server_and_its_clients_on_a_current_thread_runtime() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = weft::Builder::current_thread().build().unwrap();
+    rt.block_on(async {
+        let server = start_server(echo_lines, "127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let clients: Vec<_> = (0..50)
+            .map(|i| {
+                weft::spawn(async move {
+                    let (mut r, mut w) = open_connection(addr).await.unwrap();
+                    for j in 0..5 {
+                        let line = format!("{i}.{j}\n");
+                        w.write(line.as_bytes());
+                        w.drain().await.unwrap();
+                        assert_eq!(r.read_line().await.unwrap(), line.as_bytes());
+                    }
+                    w.close().await.unwrap();
+                    assert_eq!(r.read_line().await.unwrap(), b"");
+                })
+            })
+            .collect();
+        for c in timeout(HANG, weft::join_all(clients)).await.unwrap() {
+            c.unwrap();
+        }
+        // A blocking-pool name lookup from the only worker.
+        let (mut r, mut w) = open_connection(("localhost", addr.port())).await.unwrap();
+        w.write(b"by name\n");
+        w.drain().await.unwrap();
+        assert_eq!(r.read_line().await.unwrap(), b"by name\n");
+        drop((r, w));
+        server.close();
+        timeout(HANG, server.wait_closed()).await.unwrap();
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}
+
+/// Out of descriptors: connecting, binding, pairing and accepting are errors (`EMFILE`),
+/// not panics, nothing half-made is left open, and everything works once descriptors are
+/// back.
+#[test]
+fn running_out_of_descriptors_is_an_error_everywhere() {
+    let _s = serial();
+    let rt = rt(2);
+    let dir = unique_dir("emfile");
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pending = std::net::TcpStream::connect(addr).unwrap();
+        let prev = util::net::set_fd_limit(Some(fd_count() as u64 + 16));
+        let mut filler = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            filler.push(f);
+            assert!(
+                filler.len() < 10_000,
+                "the lowered limit did not take effect"
+            );
+        }
+        let emfile = |e: std::io::Error| e.raw_os_error() == Some(libc::EMFILE);
+        let r = TcpStream::connect(addr).await;
+        let c1 = r.map_err(emfile);
+        let r = open_connection(addr).await;
+        let c2 = r.map(|_| ()).map_err(emfile);
+        let b1 = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map(|_| ())
+            .map_err(emfile);
+        let b2 = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .map(|_| ())
+            .map_err(emfile);
+        let b3 = UnixListener::bind(dir.join("s"))
+            .map(|_| ())
+            .map_err(emfile);
+        let p = UnixStream::pair().map(|_| ()).map_err(emfile);
+        let a = listener.accept().await.map(|_| ()).map_err(emfile);
+        drop(filler);
+        util::net::set_fd_limit(Some(prev));
+        assert!(matches!(c1, Err(true)), "connect");
+        assert_eq!(c2, Err(true), "open_connection");
+        assert_eq!(b1, Err(true), "TcpListener::bind");
+        assert_eq!(b2, Err(true), "UdpSocket::bind");
+        assert_eq!(b3, Err(true), "UnixListener::bind");
+        assert_eq!(p, Err(true), "UnixStream::pair");
+        assert_eq!(a, Err(true), "accept");
+        // The queued connection was not lost: it is accepted now.
+        let (s, peer) = timeout(HANG, listener.accept()).await.unwrap().unwrap();
+        assert_eq!(peer, pending.local_addr().unwrap());
+        drop((s, pending));
+        let c = TcpStream::connect(addr).await.unwrap();
+        drop(c);
+    });
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Full-duplex traffic on split halves: on each of 40 connections, both ends write 1 MiB
+/// in random pieces from one task while another task reads, on a four-worker runtime, so
+/// reader and writer wake-ups of one socket race on different workers. A lost wake-up
+/// hangs; a mixed-up byte fails the comparison.
+#[test]
+fn full_duplex_split_traffic_on_many_connections() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(4);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        const LEN: usize = 1024 * 1024;
+        let p = pattern();
+        let expected = |seed: u64| {
+            let mut rng = Rng::new(seed);
+            let mut out = Vec::with_capacity(LEN);
+            let mut at = 0;
+            while at < LEN {
+                let n = rng.range(1, 70_000).min(LEN - at);
+                let off = at % (p.len() - 70_000);
+                out.extend_from_slice(&p[off..off + n]);
+                at += n;
+            }
+            out
+        };
+        let conns = 40u64;
+        let mut tasks = Vec::new();
+        for c in 0..conns {
+            let client = weft::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+            let (server_side, _) = listener.accept().await.unwrap();
+            let client = client.await.unwrap();
+            for (stream, seed) in [(client, c * 2 + 1), (server_side, c * 2 + 2)] {
+                let (mut read, mut write) = stream.into_split();
+                let pat = p.clone();
+                tasks.push(weft::spawn(async move {
+                    let mut rng = Rng::new(seed);
+                    let mut at = 0;
+                    while at < LEN {
+                        let n = rng.range(1, 70_000).min(LEN - at);
+                        let off = at % (pat.len() - 70_000);
+                        write.write_all(&pat[off..off + n]).await.unwrap();
+                        at += n;
+                    }
+                    write.close().await.unwrap();
+                    (seed, Vec::new())
+                }));
+                tasks.push(weft::spawn(async move {
+                    let mut got = Vec::with_capacity(LEN);
+                    read.read_to_end(&mut got).await.unwrap();
+                    // What this end reads is what the other end wrote.
+                    let peer_seed = if seed % 2 == 1 { seed + 1 } else { seed - 1 };
+                    (peer_seed, got)
+                }));
+            }
+        }
+        let results = timeout(Duration::from_secs(120), weft::join_all(tasks))
+            .await
+            .expect("full-duplex traffic hung");
+        let mut checked = 0;
+        for r in results {
+            let (seed, got) = r.unwrap();
+            if !got.is_empty() {
+                assert!(
+                    got == expected(seed),
+                    "stream written with seed {seed} differs"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, conns * 2);
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}
