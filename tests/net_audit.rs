@@ -1263,3 +1263,201 @@ fn full_duplex_split_traffic_on_many_connections() {
     drop(rt);
     assert_eq!(fd_count(), before);
 }
+
+/// A line protocol over Unix sockets through `StreamReader`/`StreamWriter`, with a
+/// client that vanishes mid-reply: the handler's writes fail with `BrokenPipe` (no
+/// `SIGPIPE` kills the process), and the other clients are served.
+#[test]
+fn unix_line_server_with_a_vanishing_client() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(3);
+    let dir = unique_dir("lines");
+    let path = dir.join("s.sock");
+    rt.block_on(async {
+        let listener = UnixListener::bind(&path).unwrap();
+        let (tx, mut rx) = weft::sync::mpsc::unbounded::<std::io::Result<()>>();
+        let acceptor = weft::spawn(async move {
+            for _ in 0..6 {
+                let (s, _) = listener.accept().await.unwrap();
+                let tx = tx.clone();
+                drop(weft::spawn(async move {
+                    let (r, w) = s.into_split();
+                    let (mut r, mut w) = (StreamReader::new(r), StreamWriter::new(w, None));
+                    let res = async {
+                        loop {
+                            let line = r.read_line().await?;
+                            if line.is_empty() {
+                                return Ok(());
+                            }
+                            let times = if line == b"flood\n" { 100_000 } else { 1 };
+                            for _ in 0..times {
+                                w.write(&line);
+                                w.drain().await?;
+                            }
+                        }
+                    }
+                    .await;
+                    tx.try_send(res).unwrap();
+                }));
+            }
+        });
+        let mut flooded = UnixStream::connect(&path).await.unwrap();
+        flooded.write_all(b"flood\n").await.unwrap();
+        let mut first = [0u8; 6];
+        flooded.read_exact(&mut first).await.unwrap();
+        drop(flooded);
+        for i in 0..5 {
+            let c = UnixStream::connect(&path).await.unwrap();
+            let (r, w) = c.into_split();
+            let (mut r, mut w) = (StreamReader::new(r), StreamWriter::new(w, None));
+            let line = format!("client {i}\n");
+            w.write(line.as_bytes());
+            w.drain().await.unwrap();
+            assert_eq!(
+                timeout(HANG, r.read_line()).await.unwrap().unwrap(),
+                line.as_bytes()
+            );
+            w.close().await.unwrap();
+            assert_eq!(timeout(HANG, r.read_line()).await.unwrap().unwrap(), b"");
+        }
+        let mut outcomes = Vec::new();
+        for _ in 0..6 {
+            outcomes.push(
+                timeout(HANG, rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .map_err(|e| e.kind()),
+            );
+        }
+        let failed: Vec<_> = outcomes.iter().filter_map(|o| o.err()).collect();
+        assert_eq!(failed.len(), 1, "{outcomes:?}");
+        assert!(
+            matches!(
+                failed[0],
+                ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+            ),
+            "{failed:?}"
+        );
+        acceptor.await.unwrap();
+    });
+    drop(rt);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(fd_count(), before);
+}
+
+/// Connection churn: hundreds of clients that connect and reset at once (some before the
+/// accept, some mid-line), interleaved with well-behaved ones; the server keeps serving,
+/// its connection count returns to zero, and no descriptor is left behind.
+#[test]
+fn a_server_survives_clients_that_reset_at_once() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(4);
+    rt.block_on(async {
+        let server = start_server(echo_lines, "127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let tasks: Vec<_> = (0..400u32)
+            .map(|i| {
+                weft::spawn(async move {
+                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    if i % 4 == 0 {
+                        let (mut r, mut w) = {
+                            let (r, w) = s.into_split();
+                            (StreamReader::new(r), w)
+                        };
+                        let line = format!("good {i}\n");
+                        w.write_all(line.as_bytes()).await.unwrap();
+                        assert_eq!(r.read_line().await.unwrap(), line.as_bytes());
+                        return;
+                    }
+                    if i % 4 == 1 {
+                        s.write_all(b"half a li").await.unwrap();
+                    }
+                    set_linger_zero(std::os::fd::AsRawFd::as_raw_fd(&s));
+                    drop(s);
+                })
+            })
+            .collect();
+        for t in timeout(Duration::from_secs(60), weft::join_all(tasks))
+            .await
+            .unwrap()
+        {
+            t.unwrap();
+        }
+        // Still serving.
+        let (mut r, mut w) = open_connection(addr).await.unwrap();
+        w.write(b"after the storm\n");
+        w.drain().await.unwrap();
+        assert_eq!(
+            timeout(HANG, r.read_line()).await.unwrap().unwrap(),
+            b"after the storm\n"
+        );
+        drop((r, w));
+        assert!(server.is_serving());
+        server.close();
+        timeout(HANG, server.wait_closed()).await.unwrap();
+        assert_eq!(server.open_connections(), 0);
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}
+
+/// Servers started and closed over and over, one closed from inside its own handler:
+/// each close refuses new connections at once and leaks nothing.
+#[test]
+fn servers_started_and_closed_repeatedly_leak_nothing() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(2);
+    rt.block_on(async {
+        let with_rt = fd_count();
+        for round in 0..30 {
+            let slot: Arc<Mutex<Option<weft::io::Server>>> = Arc::new(Mutex::new(None));
+            let s2 = slot.clone();
+            let server = start_server(
+                move |mut r: StreamReader, mut w: StreamWriter| {
+                    let slot = s2.clone();
+                    async move {
+                        let line = r.read_line().await.unwrap();
+                        if line == b"shut down\n" {
+                            let server = slot.lock().unwrap().take().unwrap();
+                            server.close();
+                        }
+                        w.write(&line);
+                        w.drain().await.unwrap();
+                    }
+                },
+                "127.0.0.1:0",
+            )
+            .await
+            .unwrap();
+            let addr = server.local_addr().unwrap();
+            *slot.lock().unwrap() = Some(server.clone());
+            let (mut r, mut w) = open_connection(addr).await.unwrap();
+            let msg: &[u8] = if round % 2 == 0 {
+                b"shut down\n"
+            } else {
+                b"hello\n"
+            };
+            w.write(msg);
+            w.drain().await.unwrap();
+            assert_eq!(timeout(HANG, r.read_line()).await.unwrap().unwrap(), msg);
+            if round % 2 == 1 {
+                server.close();
+            }
+            assert!(!server.is_serving());
+            assert_eq!(
+                TcpStream::connect(addr).await.unwrap_err().kind(),
+                ErrorKind::ConnectionRefused
+            );
+            drop((r, w));
+            timeout(HANG, server.wait_closed()).await.unwrap();
+            drop(slot);
+        }
+        fds_settle_to(with_rt).await;
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}
