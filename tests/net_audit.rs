@@ -1461,3 +1461,77 @@ fn servers_started_and_closed_repeatedly_leak_nothing() {
     drop(rt);
     assert_eq!(fd_count(), before);
 }
+
+/// A server closed with connections that ended on its side (so they sit in `TIME_WAIT`)
+/// can be started again on the same port at once.
+#[test]
+fn a_closed_server_can_rebind_its_port_at_once() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let server = start_server(
+            |mut r: StreamReader, mut w: StreamWriter| async move {
+                let line = r.read_line().await.unwrap();
+                w.write(&line);
+                w.close().await.unwrap(); // the server side closes first
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        for _ in 0..3 {
+            let (mut r, mut w) = open_connection(addr).await.unwrap();
+            w.write(b"x\n");
+            w.drain().await.unwrap();
+            assert_eq!(r.read_line().await.unwrap(), b"x\n");
+            assert_eq!(r.read_line().await.unwrap(), b"");
+        }
+        server.close();
+        timeout(HANG, server.wait_closed()).await.unwrap();
+        let again = start_server(echo_lines, addr).await.unwrap();
+        assert_eq!(again.local_addr().unwrap(), addr);
+        let (mut r, mut w) = open_connection(addr).await.unwrap();
+        w.write(b"again\n");
+        w.drain().await.unwrap();
+        assert_eq!(
+            timeout(HANG, r.read_line()).await.unwrap().unwrap(),
+            b"again\n"
+        );
+    });
+}
+
+/// A read into an empty buffer is `Ok(0)` at once (as std's `Read`), even on an idle
+/// connection, and consumes nothing.
+#[test]
+fn reading_into_an_empty_buffer_returns_at_once() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (c, a) = weft::join!(
+            TcpStream::connect(listener.local_addr().unwrap()),
+            listener.accept()
+        );
+        let (mut client, (mut server_side, _)) = (c.unwrap(), a.unwrap());
+        let n = timeout(HANG, client.read(&mut []))
+            .await
+            .expect("empty read waited for data");
+        assert_eq!(n.unwrap(), 0);
+        server_side.write_all(b"z").await.unwrap();
+        assert_eq!(
+            timeout(HANG, client.read(&mut [])).await.unwrap().unwrap(),
+            0
+        );
+        let mut b = [0u8; 1];
+        client.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"z");
+        let (mut ua, _ub) = UnixStream::pair().unwrap();
+        let n = timeout(HANG, ua.read(&mut []))
+            .await
+            .expect("empty read waited for data");
+        assert_eq!(n.unwrap(), 0);
+        // An IPv6 loopback target is refused or unreachable, never a panic.
+        assert!(TcpStream::connect("[::1]:1").await.is_err());
+    });
+}

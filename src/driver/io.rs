@@ -438,11 +438,15 @@ impl<E: Source> PollEvented<E> {
         }
     }
 
-    /// `std::io::Read` on `&E` when readable.
+    /// `std::io::Read` on `&E` when readable. An empty `buf` gives `Ok(0)` at once, as
+    /// std's `Read` does, instead of waiting for data it has no room for.
     pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>
     where
         for<'a> &'a E: io::Read,
     {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         let len = buf.len();
         self.poll_transfer(cx, Direction::Read, len, |mut io| {
             io::Read::read(&mut io, buf)
