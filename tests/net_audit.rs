@@ -1535,3 +1535,60 @@ fn reading_into_an_empty_buffer_returns_at_once() {
         assert!(TcpStream::connect("[::1]:1").await.is_err());
     });
 }
+
+/// Connections whose handshake completed before `close` (waiting in the listen backlog,
+/// their request already sent) are open connections to their clients: `close` must not
+/// reset them. A current-thread runtime makes the race certain: the accept loop cannot
+/// run between the connects and the close.
+#[test]
+fn close_serves_connections_already_waiting_in_the_backlog() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = weft::Builder::current_thread().build().unwrap();
+    rt.block_on(async {
+        let server = start_server(echo_lines, "127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        // Blocking clients on their own threads: the handshakes complete in the kernel.
+        let clients: Vec<_> = (0..8)
+            .map(|i| {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                std::io::Write::write_all(&mut s, format!("queued {i}\n").as_bytes()).unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                std::thread::spawn(move || {
+                    s.set_read_timeout(Some(HANG)).unwrap();
+                    let mut reply = String::new();
+                    std::io::Read::read_to_string(&mut s, &mut reply).map(|_| reply)
+                })
+            })
+            .collect();
+        server.close();
+        assert_eq!(
+            std::net::TcpStream::connect(addr).unwrap_err().kind(),
+            ErrorKind::ConnectionRefused
+        );
+        timeout(HANG, server.wait_closed()).await.unwrap();
+        server.serve_forever().await.unwrap();
+        for (i, c) in clients.into_iter().enumerate() {
+            let reply = weft::spawn_blocking(move || c.join().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(reply.unwrap(), format!("queued {i}\n"), "client {i}");
+        }
+        // Dropping the last handle is a close too.
+        let server = start_server(echo_lines, "127.0.0.1:0").await.unwrap();
+        let mut s = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        std::io::Write::write_all(&mut s, b"dropped\n").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        drop(server);
+        let reply = weft::spawn_blocking(move || {
+            s.set_read_timeout(Some(HANG)).unwrap();
+            let mut reply = String::new();
+            std::io::Read::read_to_string(&mut s, &mut reply).map(|_| reply)
+        })
+        .await
+        .unwrap();
+        assert_eq!(reply.unwrap(), "dropped\n");
+    });
+    drop(rt);
+    assert_eq!(fd_count(), before);
+}

@@ -6,16 +6,23 @@
 //! 2. The accept loop accepts, counts the connection as open, and spawns the handler as
 //!    its own task (so connections spread over the workers; each socket registers with
 //!    the driver of the worker that first polls its task). The count drops when the
-//!    handler's task ends, however it ends (return, panic, cancellation).
+//!    handler's task ends, however it ends (return, panic, cancellation). Connections
+//!    that `close` took from the backlog (step 4) are served first, closed or not; the
+//!    loop exits once the server is closed and none is left.
 //! 3. Accept errors: the listener already retries aborted connections and interrupted
 //!    calls. Running out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
 //!    `ENOMEM`) makes the loop sleep 10 ms, then 20, 40... up to 1 s between attempts
 //!    (reset by the next successful accept), so it neither spins nor dies, and recovers
 //!    once descriptors are freed. Any other error means the socket itself is broken: the
 //!    server stops, and `serve_forever` returns that error.
-//! 4. `close` marks the state closed and drops the listener at once (new connections are
-//!    refused from then on), then wakes the accept loop, which exits, and every
-//!    `serve_forever`, which returns `Ok(())`. Open connections are not touched.
+//! 4. `close` takes the listener, first accepting every connection already waiting in
+//!    its backlog (their handshake completed: to their clients they are open, and may
+//!    already carry a request), and drops it at once (new connections are refused from
+//!    then on). Then it marks the state closed and wakes the accept loop, which serves
+//!    the taken connections and exits, and every `serve_forever`, which returns `Ok(())`.
+//!    Open connections are not touched. The backlog is taken and the listener dropped
+//!    under the listener lock before `closed` is set, so an accept loop that sees
+//!    `closed` also sees the taken connections. (A fatal error's close takes none.)
 //! 5. `wait_closed` completes once the server is closed, the accept loop has exited and
 //!    no connection is open.
 //! 6. If the accept loop's task ends without the server being closed (its runtime shut
@@ -128,9 +135,15 @@ pub struct Server {
 
 struct Shared {
     local_addr: SocketAddr,
-    /// `None` once closed.
-    listener: Mutex<Option<TcpListener>>,
+    listening: Mutex<Listening>,
     state: Mutex<State>,
+}
+
+struct Listening {
+    /// `None` once closed.
+    listener: Option<TcpListener>,
+    /// Connections `close` took from the backlog, for the accept loop to serve (step 4).
+    taken: Vec<(mio::net::TcpStream, SocketAddr)>,
 }
 
 struct State {
@@ -182,6 +195,19 @@ impl Shared {
 
     /// Step 4 (and step 3's fatal stop, with `fatal`).
     fn close(&self, fatal: Option<io::Error>) {
+        {
+            let mut listening = self.listening.lock();
+            if let Some(listener) = listening.listener.take() {
+                if fatal.is_none() {
+                    // Stops at `WouldBlock` (the backlog is empty), or at an error such as
+                    // `EMFILE`: the connections left then are reset with the listener.
+                    while let Ok(conn) = listener.accept_waiting() {
+                        listening.taken.push(conn);
+                    }
+                }
+                drop(listener);
+            }
+        }
         let mut wake = Vec::new();
         {
             let mut state = self.state.lock();
@@ -195,8 +221,6 @@ impl Shared {
                 wake.append(&mut state.done_waiters);
             }
         }
-        let listener = self.listener.lock().take();
-        drop(listener);
         for w in wake {
             w.wake();
         }
@@ -244,9 +268,18 @@ struct AcceptLoopExit(Arc<Shared>);
 
 impl Drop for AcceptLoopExit {
     fn drop(&mut self) {
-        self.0.close(Some(io::Error::other(
-            "the server's accept loop ended: its runtime shut down",
-        )));
+        let (abandoned, taken) = {
+            let mut listening = self.0.listening.lock();
+            let abandoned = listening.listener.is_some();
+            (abandoned, std::mem::take(&mut listening.taken))
+        };
+        // Taken connections nobody will serve now (the task was dropped): reset them.
+        drop(taken);
+        if abandoned {
+            self.0.close(Some(io::Error::other(
+                "the server's accept loop ended: its runtime shut down",
+            )));
+        }
         self.0.update(|state| state.accepting = false);
     }
 }
@@ -286,7 +319,10 @@ impl Server {
     {
         let shared = Arc::new(Shared {
             local_addr: listener.local_addr()?,
-            listener: Mutex::new(Some(listener)),
+            listening: Mutex::new(Listening {
+                listener: Some(listener),
+                taken: Vec::new(),
+            }),
             state: Mutex::new(State {
                 closed: false,
                 accepting: true,
@@ -427,11 +463,18 @@ where
     let mut backoff = Duration::ZERO;
     loop {
         let accepted = poll_fn(|cx| {
-            if shared.poll_closed(cx).is_ready() {
+            let closed = shared.poll_closed(cx).is_ready();
+            let mut listening = shared.listening.lock();
+            if let Some(conn) = listening.taken.pop() {
+                return Poll::Ready(Some(Ok(conn)));
+            }
+            if closed {
                 return Poll::Ready(None);
             }
-            match &*shared.listener.lock() {
+            match &listening.listener {
                 Some(listener) => listener.poll_accept_mio(cx).map(Some),
+                // Closing: `close` took the listener (and any backlog) and is about to
+                // mark the state closed.
                 None => Poll::Ready(None),
             }
         })
@@ -467,7 +510,8 @@ where
                 })
                 .await;
                 if closed {
-                    return;
+                    // Serve what `close` took from the backlog, then exit (at the top).
+                    continue;
                 }
             }
             Some(Err(e)) => {

@@ -158,6 +158,18 @@ impl TcpListener {
         }
     }
 
+    /// Accepts a connection that is already waiting, without waiting for readiness and
+    /// without registering it; `WouldBlock` when none is. For `Server::close`, which
+    /// takes the backlog before it closes the listener.
+    pub(crate) fn accept_waiting(&self) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
+        loop {
+            match self.io.get_ref().accept() {
+                Err(e) if sys::is_transient_accept_error(&e) => continue,
+                res => return res,
+            }
+        }
+    }
+
     /// The address the listener is bound to.
     ///
     /// ```
