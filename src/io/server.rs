@@ -406,7 +406,9 @@ impl Server {
 
     /// Stops accepting: the listening socket is closed before this returns, so new
     /// connection attempts are refused. Open connections are not touched: their handlers
-    /// run to completion. Closing twice is fine.
+    /// run to completion. Connections already waiting in the listen backlog count as open
+    /// (their clients are connected, and may have sent a request): they are taken from it
+    /// first, and served. Closing twice is fine.
     ///
     /// ```
     /// # weft::run(async {
