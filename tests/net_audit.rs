@@ -1592,3 +1592,76 @@ fn close_serves_connections_already_waiting_in_the_backlog() {
     drop(rt);
     assert_eq!(fd_count(), before);
 }
+
+/// Several tasks accepting from one listener and receiving from one UDP socket at once:
+/// every connection and every datagram reaches exactly one of them, and none hangs.
+#[test]
+fn several_tasks_accept_and_receive_on_one_socket() {
+    let _s = serial();
+    let rt = weft::Builder::multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        const TASKS: usize = 4;
+        const CONNS: usize = 40;
+        let listener = Arc::new(weft::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let addr = listener.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let listener = listener.clone();
+                weft::spawn(async move {
+                    let mut accepted = 0;
+                    while accepted < CONNS / TASKS {
+                        let (mut s, _) = listener.accept().await.unwrap();
+                        s.write_all(b"x").await.unwrap();
+                        accepted += 1;
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        for _ in 0..CONNS {
+            let mut s = weft::net::TcpStream::connect(addr).await.unwrap();
+            let mut b = [0u8; 1];
+            weft::io::AsyncReadExt::read_exact(&mut s, &mut b)
+                .await
+                .unwrap();
+        }
+        let total: usize = weft::time::timeout(Duration::from_secs(20), weft::join_all(acceptors))
+            .await
+            .expect("an acceptor hung")
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        assert_eq!(total, CONNS);
+
+        let socket = Arc::new(weft::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let target = socket.local_addr().unwrap();
+        let receivers: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let socket = socket.clone();
+                weft::spawn(async move {
+                    let mut buf = [0u8; 8];
+                    let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                    buf[..n].to_vec()
+                })
+            })
+            .collect();
+        // Let every receiver wait before the datagrams arrive.
+        weft::time::sleep(Duration::from_millis(50)).await;
+        let sender = weft::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        for i in 0..TASKS as u8 {
+            sender.send_to(&[i], target).await.unwrap();
+        }
+        let mut got: Vec<u8> =
+            weft::time::timeout(Duration::from_secs(20), weft::join_all(receivers))
+                .await
+                .expect("a receiver hung")
+                .into_iter()
+                .flat_map(Result::unwrap)
+                .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..TASKS as u8).collect::<Vec<_>>());
+    });
+}

@@ -1,8 +1,9 @@
 //! Readiness of I/O sources registered on a driver.
 //!
-//! Each source has a [`ScheduledIo`]: an atomic readiness word and one waker slot per
+//! Each source has a [`ScheduledIo`]: an atomic readiness word and a waiter list per
 //! direction, so a reader and a writer (the two halves of a split socket) wait
-//! independently. The readiness word carries a tick that counts events:
+//! independently, and several tasks may wait on one direction (an event wakes them all).
+//! The readiness word carries a tick that counts events:
 //!
 //! 1. The driver, on an event, ORs the new readiness in and bumps the tick (one RMW), then
 //!    takes the wakers of the directions that became ready.
@@ -62,8 +63,63 @@ impl ReadyEvent {
 
 #[derive(Default)]
 struct IoWaiters {
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+    reader: DirectionWaiters,
+    writer: DirectionWaiters,
+}
+
+/// Registered wakers beyond which a new registration first wakes (and forgets) the others.
+///
+/// A future that waited and was then dropped leaves its waker behind until the next
+/// event; with tasks that come and go around one idle socket (`timeout(listener.accept())`
+/// from ever new tasks) the list would grow without bound. Waking the old ones is always
+/// correct: a waiter still alive polls again and registers again.
+const MAX_WAITERS: usize = 32;
+
+/// The tasks waiting on one direction of a source: usually one (kept inline), several when
+/// tasks share a socket (accepting or receiving from more than one task). An event wakes
+/// them all; the ones that find nothing wait again.
+#[derive(Default)]
+struct DirectionWaiters {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl DirectionWaiters {
+    /// Adds `waker` unless an equivalent one is registered. Hands back the wakers evicted to
+    /// stay within `MAX_WAITERS`, to be woken once the lock is released.
+    fn register(&mut self, waker: &Waker) -> Vec<Waker> {
+        match &self.first {
+            None => {
+                self.first = Some(waker.clone());
+                return Vec::new();
+            }
+            Some(first) if first.will_wake(waker) => return Vec::new(),
+            Some(_) => {}
+        }
+        if self.rest.iter().any(|w| w.will_wake(waker)) {
+            return Vec::new();
+        }
+        let evicted = if self.rest.len() + 1 >= MAX_WAITERS {
+            let mut evicted = std::mem::take(&mut self.rest);
+            evicted.extend(self.first.take());
+            evicted
+        } else {
+            Vec::new()
+        };
+        match self.first {
+            None => self.first = Some(waker.clone()),
+            Some(_) => self.rest.push(waker.clone()),
+        }
+        evicted
+    }
+
+    /// Moves every registered waker into `wakers`.
+    fn take_all(&mut self, wakers: &mut Vec<Waker>) {
+        wakers.extend(self.first.take());
+        if !self.rest.is_empty() {
+            wakers.append(&mut self.rest);
+        }
+    }
 }
 
 pub(crate) struct ScheduledIo {
@@ -90,10 +146,10 @@ impl ScheduledIo {
             });
         let mut w = self.waiters.lock();
         if ready & Direction::Read.mask() != 0 {
-            wakers.extend(w.reader.take());
+            w.reader.take_all(wakers);
         }
         if ready & Direction::Write.mask() != 0 {
-            wakers.extend(w.writer.take());
+            w.writer.take_all(wakers);
         }
     }
 
@@ -110,12 +166,14 @@ impl ScheduledIo {
             Direction::Read => &mut w.reader,
             Direction::Write => &mut w.writer,
         };
-        match slot {
-            Some(old) if old.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
-        }
+        let evicted = slot.register(cx.waker());
         // Step 3: re-check under the lock `set_ready` takes after publishing.
         let cur = self.readiness.load(Ordering::Acquire);
+        drop(w);
+        // Woken without the lock: a wake may drop a task, and with it a socket.
+        for waker in evicted {
+            waker.wake();
+        }
         if cur & dir.mask() != 0 {
             return Poll::Ready(ReadyEvent {
                 ready: cur & dir.mask(),

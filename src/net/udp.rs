@@ -9,9 +9,9 @@ use crate::net::addr::{self, ToSocketAddrs};
 
 /// A UDP socket (asyncio's `create_datagram_endpoint`).
 ///
-/// Every method takes `&self`, so the socket can be shared (in an `Arc`) by a task that
-/// sends and a task that receives. Each direction keeps one waiter: at most one task
-/// should receive and one send at a time.
+/// Every method takes `&self`, so the socket can be shared (in an `Arc`) by tasks that
+/// send and tasks that receive, several of each if need be: each datagram goes to one
+/// receiver.
 ///
 /// ```
 /// use weft::net::UdpSocket;

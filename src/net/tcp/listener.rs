@@ -15,8 +15,8 @@ use crate::sys;
 /// a full server with one task per connection, see
 /// [`weft::io::start_server`](crate::io::start_server).
 ///
-/// `accept` takes `&self` but the listener keeps one waiter: accept from one task at a
-/// time (a second concurrent `accept` would take over the wake-up of the first).
+/// `accept` takes `&self`: several tasks may accept from one listener (in an `Arc`) at
+/// once, and each connection goes to one of them.
 ///
 /// ```
 /// use weft::net::{TcpListener, TcpStream};

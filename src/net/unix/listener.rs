@@ -14,7 +14,7 @@ use crate::sys;
 ///
 /// Binding creates the socket file; dropping the listener closes the socket but leaves
 /// the file, as the OS does (remove it yourself before binding the same path again).
-/// Accept from one task at a time, as with [`TcpListener`](crate::net::TcpListener).
+/// Several tasks may accept at once, as with [`TcpListener`](crate::net::TcpListener).
 ///
 /// ```
 /// use weft::net::{UnixListener, UnixStream};

@@ -1,7 +1,7 @@
 //! The owned halves of a [`UnixStream`] (the same design as TCP's halves).
 //!
-//! Both halves hold an `Arc` of the stream. Readiness keeps one waiter per direction, so
-//! the reading task and the writing task never overwrite each other's waker, whichever
+//! Both halves hold an `Arc` of the stream. Readiness keeps a waiter list per direction,
+//! so the reading task and the writing task never overwrite each other's waker, whichever
 //! workers they run on.
 
 use std::error::Error;
