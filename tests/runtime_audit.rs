@@ -1204,3 +1204,414 @@ fn kill_a_long_running_child_then_wait_twice() {
         }
     });
 }
+
+// ---------------------------------------------------------------- more adversarial cases
+
+/// Records the thread that dropped it.
+struct DropThread(Arc<std::sync::Mutex<Vec<thread::ThreadId>>>);
+
+impl Drop for DropThread {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().push(thread::current().id());
+    }
+}
+
+#[test]
+fn aborting_a_local_task_from_another_worker_drops_it_at_home() {
+    let runtime = rt(4);
+    let out = runtime.block_on(async {
+        let owners: Vec<_> = (0..8)
+            .map(|_| {
+                weft::spawn(async {
+                    weft::spawn_local(async {
+                        let home = thread::current().id();
+                        let dropped_on = Arc::new(std::sync::Mutex::new(Vec::new()));
+                        let shared = Rc::new(Cell::new(0usize));
+                        let mut handles = Vec::new();
+                        for _ in 0..50 {
+                            let shared = shared.clone();
+                            let d = DropThread(dropped_on.clone());
+                            handles.push(weft::spawn_local(async move {
+                                let _d = d;
+                                loop {
+                                    shared.set(shared.get() + 1);
+                                    sleep(Duration::from_micros(200)).await;
+                                }
+                            }));
+                        }
+                        sleep(Duration::from_millis(2)).await;
+                        // Abort from other tasks, which may run on any worker.
+                        let aborters: Vec<_> = handles
+                            .into_iter()
+                            .map(|h| {
+                                weft::spawn(async move {
+                                    h.abort();
+                                    h.await.unwrap_err().is_cancelled()
+                                })
+                            })
+                            .collect();
+                        let all_cancelled = weft::join_all(aborters)
+                            .await
+                            .into_iter()
+                            .all(|r| r.unwrap());
+                        // Every clone of `shared` is gone, dropped on this thread.
+                        for _ in 0..1000 {
+                            if Rc::strong_count(&shared) == 1 {
+                                break;
+                            }
+                            sleep(Duration::from_millis(1)).await;
+                        }
+                        let on = dropped_on.lock().unwrap().clone();
+                        (
+                            all_cancelled,
+                            Rc::strong_count(&shared),
+                            on.len(),
+                            on.iter().all(|t| *t == home),
+                        )
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        guard("owners", weft::join_all(owners)).await
+    });
+    for r in out {
+        assert_eq!(r.unwrap(), (true, 1, 50, true));
+    }
+}
+
+#[test]
+fn task_futures_that_spawn_or_abort_in_drop_during_shutdown_do_not_deadlock() {
+    struct SpawnOnDrop {
+        handle: Handle,
+        victim: Option<JoinHandle<()>>,
+        dropped: Arc<AtomicUsize>,
+    }
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            if let Some(v) = self.victim.take() {
+                v.abort();
+                drop(v);
+            }
+            drop(self.handle.spawn(async {}));
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    for workers in [1, 2, 4] {
+        let runtime = rt(workers);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let victims_dropped = DropCounter::default();
+        runtime.block_on(async {
+            for _ in 0..500 {
+                let victim = weft::spawn(pending_forever(victims_dropped.guard()));
+                let s = SpawnOnDrop {
+                    handle: Handle::current(),
+                    victim: Some(victim),
+                    dropped: dropped.clone(),
+                };
+                drop(weft::spawn(async move {
+                    let _s = s;
+                    sleep(Duration::from_secs(3600)).await;
+                }));
+            }
+            sleep(Duration::from_millis(5)).await;
+        });
+        within("shutdown with spawning drops", move || drop(runtime));
+        assert_eq!(dropped.load(Ordering::SeqCst), 500);
+        assert_eq!(victims_dropped.dropped(), 500);
+    }
+}
+
+#[test]
+fn aborted_task_releases_its_mutex_guard_and_permit() {
+    let runtime = rt(2);
+    runtime.block_on(async {
+        let mutex = Arc::new(weft::sync::Mutex::new(0));
+        let sem = Arc::new(weft::sync::Semaphore::new(1));
+        for _ in 0..200 {
+            let (m, s) = (mutex.clone(), sem.clone());
+            let holder = weft::spawn(async move {
+                let _g = m.lock().await;
+                let _p = s.acquire().await;
+                std::future::pending::<()>().await;
+            });
+            // Queue up waiters behind the holder, then abort the holder.
+            let (m, s) = (mutex.clone(), sem.clone());
+            let waiter = weft::spawn(async move {
+                let mut g = m.lock().await;
+                *g += 1;
+                drop(s.acquire().await);
+            });
+            weft::yield_now().await;
+            holder.abort();
+            assert!(guard("holder", holder).await.unwrap_err().is_cancelled());
+            guard("waiter", waiter).await.unwrap();
+        }
+        assert_eq!(*mutex.lock().await, 200);
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+#[test]
+fn block_on_from_several_threads_at_once_on_one_runtime() {
+    let runtime = Arc::new(rt(2));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let runtime = runtime.clone();
+            thread::spawn(move || {
+                runtime.block_on(async move {
+                    let handles: Vec<_> = (0..2000u64)
+                        .map(|i| weft::spawn(async move { t * 10_000 + i }))
+                        .collect();
+                    let mut sum = 0;
+                    for h in handles {
+                        sum += h.await.unwrap();
+                    }
+                    let local = weft::spawn_local(async move { t }).await.unwrap();
+                    sleep(Duration::from_millis(1)).await;
+                    sum + local
+                })
+            })
+        })
+        .collect();
+    let sums = within("concurrent block_on", move || {
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for (t, s) in sums.into_iter().enumerate() {
+        let t = t as u64;
+        let expected: u64 = (0..2000u64).map(|i| t * 10_000 + i).sum::<u64>() + t;
+        assert_eq!(s, expected);
+    }
+}
+
+#[test]
+fn current_thread_is_woken_by_spawns_and_wakes_from_foreign_threads() {
+    let runtime = Builder::current_thread().build().unwrap();
+    let handle = runtime.handle();
+    let out = runtime.block_on(async move {
+        let (tx, rx) = weft::sync::oneshot::channel();
+        let h = handle.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            let handles: Vec<_> = (0..1000u64).map(|i| h.spawn(async move { i })).collect();
+            let _ = tx.send(handles);
+        });
+        let handles = guard("handles from a thread", rx).await.unwrap();
+        let mut sum = 0;
+        for h in handles {
+            sum += guard("foreign spawn", h).await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(out, (0..1000u64).sum::<u64>());
+    // Spawned while no block_on runs: they run at the next block_on.
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let h = runtime.spawn(async move { f.store(true, Ordering::SeqCst) });
+    runtime.block_on(async { guard("spawned before", h).await.unwrap() });
+    assert!(flag.load(Ordering::SeqCst));
+}
+
+#[test]
+fn mpsc_bounded_send_cancellation_storm_keeps_capacity() {
+    let runtime = rt(4);
+    runtime.block_on(async {
+        let (tx, mut rx) = weft::sync::mpsc::channel::<u64>(2);
+        let senders: Vec<_> = (0..8u64)
+            .map(|s| {
+                let tx = tx.clone();
+                weft::spawn(async move {
+                    let mut rng = XorShift::new(500 + s);
+                    let mut sent = Vec::new();
+                    for i in 0..300u64 {
+                        let budget = Duration::from_micros(rng.range(0, 200) as u64);
+                        if timeout(budget, tx.send(s * 1000 + i)).await.is_ok() {
+                            sent.push(s * 1000 + i);
+                        }
+                    }
+                    sent
+                })
+            })
+            .collect();
+        let receiver = weft::spawn(async move {
+            let mut got = Vec::new();
+            let mut rng = XorShift::new(1);
+            while let Some(v) = rx.recv().await {
+                got.push(v);
+                if rng.range(0, 3) == 0 {
+                    sleep(Duration::from_micros(100)).await;
+                }
+            }
+            (got, rx)
+        });
+        let mut sent: Vec<u64> = guard("senders", weft::join_all(senders))
+            .await
+            .into_iter()
+            .flat_map(Result::unwrap)
+            .collect();
+        // The receiver still holds `tx`'s clone count: drop ours so it ends.
+        let tx2 = tx.clone();
+        drop(tx);
+        drop(tx2);
+        let (mut got, mut rx) = guard("receiver", receiver).await.unwrap();
+        sent.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, sent, "exactly the successful sends are delivered");
+        assert!(rx.recv().await.is_none());
+    });
+    // Capacity is whole after the storm.
+    runtime.block_on(async {
+        let (tx, mut rx) = weft::sync::mpsc::channel::<u64>(2);
+        for round in 0..500u64 {
+            let _ = timeout(Duration::from_micros(round % 50), async {
+                tx.send(1).await.unwrap();
+                tx.send(2).await.unwrap();
+                tx.send(3).await.unwrap();
+            })
+            .await;
+            while rx.try_recv().is_ok() {}
+        }
+        tx.try_send(1).unwrap();
+        tx.try_send(2).unwrap();
+        assert!(tx.try_send(3).is_err());
+    });
+}
+
+#[test]
+fn queue_join_with_several_joiners_and_workers() {
+    let runtime = rt(4);
+    runtime.block_on(async {
+        let q = Arc::new(weft::sync::Queue::<u64>::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        for round in 0..20u64 {
+            for i in 0..500 {
+                q.put(round * 1000 + i).await;
+            }
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (q, done) = (q.clone(), done.clone());
+                    weft::spawn(async move {
+                        while let Ok(_item) = q.try_get() {
+                            weft::yield_now().await;
+                            done.fetch_add(1, Ordering::SeqCst);
+                            q.task_done();
+                        }
+                    })
+                })
+                .collect();
+            let joiners: Vec<_> = (0..3)
+                .map(|_| {
+                    let (q, done) = (q.clone(), done.clone());
+                    weft::spawn(async move {
+                        q.join().await;
+                        done.load(Ordering::SeqCst)
+                    })
+                })
+                .collect();
+            for r in guard("joiners", weft::join_all(joiners)).await {
+                assert_eq!(r.unwrap(), (round as usize + 1) * 500);
+            }
+            for r in weft::join_all(workers).await {
+                r.unwrap();
+            }
+        }
+        assert!(q.is_empty());
+    });
+}
+
+#[test]
+fn local_primitives_under_a_cancellation_storm() {
+    let runtime = Builder::current_thread().build().unwrap();
+    runtime.block_on(async {
+        let mutex = Rc::new(weft::local::Mutex::new(0u64));
+        let sem = Rc::new(weft::local::Semaphore::new(2));
+        let q = Rc::new(weft::local::Queue::<u64>::new(4));
+        let cond = Rc::new(weft::local::Condition::new());
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let mut handles = Vec::new();
+        for t in 0..8u64 {
+            let (mutex, sem, q, cond, got) = (
+                mutex.clone(),
+                sem.clone(),
+                q.clone(),
+                cond.clone(),
+                got.clone(),
+            );
+            handles.push(weft::spawn_local(async move {
+                let mut rng = XorShift::new(900 + t);
+                let mut put = Vec::new();
+                for i in 0..300u64 {
+                    let mut b = || Duration::from_micros(rng.range(0, 300) as u64);
+                    let budget = b();
+                    if let Ok(mut g) = timeout(budget, mutex.lock()).await {
+                        *g += 1;
+                        weft::yield_now().await;
+                    }
+                    let budget = b();
+                    if let Ok(p) = timeout(budget, sem.acquire()).await {
+                        weft::yield_now().await;
+                        drop(p);
+                    }
+                    let budget = b();
+                    let item = t * 1000 + i;
+                    if timeout(budget, q.put(item)).await.is_ok() {
+                        put.push(item);
+                    }
+                    let budget = b();
+                    if let Ok(v) = timeout(budget, q.get()).await {
+                        got.borrow_mut().push(v);
+                    }
+                    let budget = b();
+                    let g = mutex.lock().await;
+                    let _ = timeout(budget, cond.wait(g)).await;
+                    cond.notify(1);
+                }
+                put
+            }));
+        }
+        let mut put: Vec<u64> = guard("local storm", weft::join_all(handles))
+            .await
+            .into_iter()
+            .flat_map(Result::unwrap)
+            .collect();
+        while let Ok(v) = q.try_get() {
+            got.borrow_mut().push(v);
+        }
+        put.sort_unstable();
+        let mut got = got.borrow().clone();
+        got.sort_unstable();
+        assert_eq!(got, put);
+        assert!(mutex.try_lock().is_some());
+        assert_eq!(sem.available_permits(), 2);
+        assert!(q.is_empty());
+        for i in 0..4 {
+            q.try_put(i).unwrap();
+        }
+        assert!(q.try_put(9).is_err());
+    });
+}
+
+#[test]
+fn many_blocking_jobs_all_complete() {
+    let runtime = rt(2);
+    runtime.block_on(async {
+        let handles: Vec<_> = (0..1000u64)
+            .map(|i| {
+                weft::spawn_blocking(move || {
+                    if i % 100 == 0 {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                    i
+                })
+            })
+            .collect();
+        let out = guard("blocking", weft::join_all(handles)).await;
+        for (i, r) in out.into_iter().enumerate() {
+            assert_eq!(r.unwrap(), i as u64);
+        }
+    });
+}
