@@ -1615,3 +1615,170 @@ fn many_blocking_jobs_all_complete() {
         }
     });
 }
+
+/// Polls `fut` once in this task (registering this task's waker), then hands it to a new
+/// task that awaits it; `release` then lets it complete. The second task's waker must be
+/// the one woken.
+async fn migrate<F>(fut: F, release: impl FnOnce()) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut fut = Box::pin(fut);
+    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_pending())).await;
+    assert!(first, "the future was expected to wait");
+    let h = weft::spawn(async move {
+        // Give this task a different waker on (possibly) another worker.
+        weft::yield_now().await;
+        fut.await
+    });
+    sleep(Duration::from_millis(2)).await;
+    release();
+    guard("migrated future", h).await.unwrap()
+}
+
+#[test]
+fn waiting_futures_moved_to_another_task_wake_the_new_one() {
+    let runtime = rt(4);
+    runtime.block_on(async {
+        for _ in 0..20 {
+            let event: &'static weft::sync::Event = Box::leak(Box::new(weft::sync::Event::new()));
+            migrate(event.wait(), || event.set()).await;
+
+            let mutex: &'static weft::sync::Mutex<u32> =
+                Box::leak(Box::new(weft::sync::Mutex::new(0)));
+            let g = mutex.lock().await;
+            let mut slot = Some(g);
+            let got = migrate(async move { *mutex.lock().await + 1 }, || drop(slot.take())).await;
+            assert_eq!(got, 1);
+
+            let sem: &'static weft::sync::Semaphore =
+                Box::leak(Box::new(weft::sync::Semaphore::new(0)));
+            migrate(async move { sem.acquire().await.forget() }, || {
+                sem.add_permits(1)
+            })
+            .await;
+            assert_eq!(sem.available_permits(), 0);
+
+            let q: &'static weft::sync::Queue<u32> = Box::leak(Box::new(weft::sync::Queue::new(1)));
+            assert_eq!(migrate(q.get(), || q.try_put(7).unwrap()).await, 7);
+            q.try_put(1).unwrap();
+            migrate(q.put(2), || assert_eq!(q.try_get().unwrap(), 1)).await;
+            assert_eq!(q.try_get().unwrap(), 2);
+
+            let barrier: &'static weft::sync::Barrier =
+                Box::leak(Box::new(weft::sync::Barrier::new(2)));
+            let other = weft::spawn(async move {
+                sleep(Duration::from_millis(1)).await;
+            });
+            let mut partner = None;
+            migrate(async move { barrier.wait().await.is_leader() }, || {
+                partner = Some(weft::spawn(async move { barrier.wait().await.is_leader() }));
+            })
+            .await;
+            partner.unwrap().await.unwrap();
+            other.await.unwrap();
+
+            let (tx, rx) = weft::sync::oneshot::channel::<u32>();
+            let mut tx = Some(tx);
+            assert_eq!(
+                migrate(rx, || tx.take().unwrap().send(5).unwrap()).await,
+                Ok(5)
+            );
+
+            let (tx, mut rx) = weft::sync::mpsc::channel::<u32>(1);
+            let got = migrate(async move { rx.recv().await }, || {
+                tx.try_send(9).unwrap();
+            })
+            .await;
+            assert_eq!(got, Some(9));
+
+            let cmutex: &'static weft::sync::Mutex<bool> =
+                Box::leak(Box::new(weft::sync::Mutex::new(false)));
+            let cond: &'static weft::sync::Condition =
+                Box::leak(Box::new(weft::sync::Condition::new()));
+            let g = cmutex.lock().await;
+            migrate(
+                async move {
+                    let g = cond.wait(g).await;
+                    assert!(*g);
+                },
+                || {
+                    drop(weft::spawn(async move {
+                        *cmutex.lock().await = true;
+                        cond.notify_all();
+                    }));
+                },
+            )
+            .await;
+
+            // A JoinHandle polled by one task then awaited by another.
+            let gate: &'static weft::sync::Event = Box::leak(Box::new(weft::sync::Event::new()));
+            let h = weft::spawn(async move {
+                gate.wait().await;
+                11
+            });
+            assert_eq!(migrate(h, || gate.set()).await.unwrap(), 11);
+        }
+    });
+}
+
+#[test]
+fn a_task_whose_future_panics_in_drop_on_abort_does_not_kill_its_worker() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            if !thread::panicking() {
+                panic!("drop panics");
+            }
+        }
+    }
+    let runtime = rt(2);
+    runtime.block_on(async {
+        for _ in 0..50 {
+            let h = weft::spawn(async {
+                let _p = PanicOnDrop;
+                std::future::pending::<()>().await;
+            });
+            weft::yield_now().await;
+            h.abort();
+            let err = guard("abort with panicking drop", h).await.unwrap_err();
+            assert!(err.is_cancelled() || err.is_panic(), "{err}");
+        }
+        // Completion with a panicking drop of a local: a panic.
+        let h = weft::spawn(async {
+            let _p = PanicOnDrop;
+            weft::yield_now().await;
+            5
+        });
+        assert!(guard("panicking drop on completion", h)
+            .await
+            .unwrap_err()
+            .is_panic());
+        // Every worker still runs tasks.
+        let out = weft::join_all((0..1000).map(|i| weft::spawn(async move { i }))).await;
+        assert_eq!(out.len(), 1000);
+    });
+}
+
+#[test]
+fn panic_payloads_come_back_through_into_panic() {
+    let runtime = rt(2);
+    runtime.block_on(async {
+        let h = weft::spawn(async {
+            std::panic::panic_any(42u64);
+        });
+        let err = h.await.unwrap_err();
+        assert!(err.is_panic());
+        assert!(!err.is_cancelled());
+        assert_eq!(*err.into_panic().downcast::<u64>().unwrap(), 42);
+        let seven = std::hint::black_box(7);
+        let h = weft::spawn_blocking(move || -> u8 { panic!("blocking {seven}") });
+        let err = h.await.unwrap_err();
+        let p = err.into_panic();
+        assert_eq!(p.downcast_ref::<String>().unwrap(), "blocking 7");
+        let h = weft::spawn_local(async { std::panic::panic_any("local") });
+        let err: weft::JoinError = h.await.unwrap_err();
+        assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "local");
+    });
+}
