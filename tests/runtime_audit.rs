@@ -1782,3 +1782,33 @@ fn panic_payloads_come_back_through_into_panic() {
         assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "local");
     });
 }
+
+/// A worker parking just as a peer's watcher turns its driver must still see the shutdown
+/// wake (a lost eventfd event used to leave it in `epoll_wait` forever and hang the drop).
+#[test]
+fn runtimes_with_busy_workers_and_watchers_always_shut_down() {
+    within("many shutdowns", || {
+        for round in 0..200u64 {
+            let runtime = rt(2 + (round % 4) as usize);
+            let stop = Arc::new(AtomicBool::new(false));
+            // One task stuck in a long poll keeps a watcher turning its peers' drivers.
+            let s = stop.clone();
+            drop(runtime.spawn(async move {
+                while !s.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            }));
+            // Others wake their workers' park loops over and over with short timers.
+            for i in 0..6u64 {
+                drop(runtime.spawn(async move {
+                    loop {
+                        sleep(Duration::from_micros(100 + 150 * i)).await;
+                    }
+                }));
+            }
+            thread::sleep(Duration::from_millis(3 + round % 4));
+            stop.store(true, Ordering::Relaxed);
+            drop(runtime);
+        }
+    });
+}
