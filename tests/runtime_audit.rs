@@ -1812,3 +1812,90 @@ fn runtimes_with_busy_workers_and_watchers_always_shut_down() {
         }
     });
 }
+
+#[test]
+fn metrics_settle_after_local_and_blocking_work_on_both_flavours() {
+    for runtime in [Builder::current_thread().build().unwrap(), rt(3)] {
+        let m = runtime.metrics();
+        let n = m.num_workers();
+        runtime.block_on(async {
+            let locals: Vec<_> = (0..500)
+                .map(|i| {
+                    weft::spawn_local(async move {
+                        weft::yield_now().await;
+                        i
+                    })
+                })
+                .collect();
+            let blocking: Vec<_> = (0..50).map(|i| weft::spawn_blocking(move || i)).collect();
+            let shared: Vec<_> = (0..500).map(|i| weft::spawn(async move { i })).collect();
+            let aborted: Vec<_> = (0..100)
+                .map(|_| weft::spawn(std::future::pending::<()>()))
+                .collect();
+            for h in &aborted {
+                h.abort();
+            }
+            guard("locals", weft::join_all(locals)).await;
+            guard("blocking", weft::join_all(blocking)).await;
+            guard("shared", weft::join_all(shared)).await;
+            for h in aborted {
+                assert!(h.is_finished() || h.await.unwrap_err().is_cancelled());
+            }
+        });
+        assert!(m.spawned_tasks_count() >= 600);
+        assert_eq!(m.num_alive_tasks(), 0, "{m:?}");
+        assert_eq!(m.global_queue_depth(), 0);
+        for i in 0..n {
+            assert_eq!(m.worker_local_queue_depth(i), 0, "worker {i}");
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.worker_park_count(n)));
+        assert!(r.is_err());
+    }
+}
+
+/// Documented: a `block_on` call is the home of the `spawn_local` tasks spawned in it,
+/// and they end with the call (like tasks left over when `asyncio.run` returns).
+#[test]
+fn local_tasks_left_behind_by_block_on_are_dropped_once_when_it_returns() {
+    for runtime in [Builder::current_thread().build().unwrap(), rt(2)] {
+        let drops = DropCounter::default();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let handles = runtime.block_on(async {
+            let handles: Vec<_> = (0..200u64)
+                .map(|i| {
+                    let g = drops.guard();
+                    let rc = Rc::new(i);
+                    let ran = ran.clone();
+                    weft::spawn_local(async move {
+                        let _g = g;
+                        let _rc = rc;
+                        if i % 2 == 0 {
+                            sleep(Duration::from_millis(1)).await;
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        }
+                        std::future::pending::<()>().await;
+                    })
+                })
+                .collect();
+            guard("locals ran", async {
+                while ran.load(Ordering::SeqCst) < 100 {
+                    sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+            handles
+        });
+        assert_eq!(drops.dropped(), 200);
+        // Their handles, awaited from the next call, report the cancellation.
+        runtime.block_on(async {
+            for h in handles {
+                assert!(guard("left-behind handle", h)
+                    .await
+                    .unwrap_err()
+                    .is_cancelled());
+            }
+        });
+        within("drop", move || drop(runtime));
+        assert_eq!(drops.dropped(), 200);
+    }
+}
