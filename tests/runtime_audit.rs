@@ -1899,3 +1899,58 @@ fn local_tasks_left_behind_by_block_on_are_dropped_once_when_it_returns() {
         assert_eq!(drops.dropped(), 200);
     }
 }
+
+#[test]
+fn interval_tick_cancelled_by_a_timeout_skips_nothing() {
+    let runtime = rt(2);
+    runtime.block_on(async {
+        let period = Duration::from_millis(20);
+        let mut every = interval(period);
+        let first = every.tick().await;
+        for _ in 0..3 {
+            assert!(timeout(Duration::from_millis(1), every.tick())
+                .await
+                .is_err());
+        }
+        let second = guard("tick", every.tick()).await;
+        assert_eq!(second, first + period);
+        assert!(Instant::now() >= second);
+    });
+}
+
+#[test]
+fn join_handles_cross_runtimes_and_plain_threads() {
+    let a = rt(2);
+    let b = Builder::current_thread().build().unwrap();
+    let gate = Arc::new(weft::sync::Event::new());
+    let g = gate.clone();
+    let on_a = a.spawn(async move {
+        g.wait().await;
+        sleep(Duration::from_millis(1)).await;
+        "from a"
+    });
+    let g = gate.clone();
+    let setter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(5));
+        g.set();
+    });
+    // Awaited inside another runtime's block_on.
+    assert_eq!(
+        b.block_on(async { guard("cross", on_a).await.unwrap() }),
+        "from a"
+    );
+    setter.join().unwrap();
+    // Aborted from a plain thread, awaited with the test executor.
+    let drops = DropCounter::default();
+    let h = a.spawn(pending_forever(drops.guard()));
+    let h = thread::spawn(move || {
+        h.abort();
+        h
+    })
+    .join()
+    .unwrap();
+    assert!(within("await aborted", move || util::block_on(h))
+        .unwrap_err()
+        .is_cancelled());
+    assert_eq!(drops.dropped(), 1);
+}
