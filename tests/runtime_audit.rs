@@ -1954,3 +1954,53 @@ fn join_handles_cross_runtimes_and_plain_threads() {
         .is_cancelled());
     assert_eq!(drops.dropped(), 1);
 }
+
+/// A local task on a worker with no timers, woken over and over from a plain thread while
+/// peers spin (so a watcher turns drivers): every wake reaches the parked worker.
+#[test]
+fn local_tasks_woken_from_a_thread_while_peers_spin_are_never_stranded() {
+    let runtime = rt(3);
+    let stop = Arc::new(AtomicBool::new(false));
+    for _ in 0..2 {
+        let s = stop.clone();
+        drop(runtime.spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                // Long polls with short breaks: peers see it stuck, then running.
+                let until = Instant::now() + Duration::from_millis(3);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                weft::yield_now().await;
+            }
+        }));
+    }
+    let out = runtime.block_on(async {
+        let owner = weft::spawn(async {
+            weft::spawn_local(async {
+                let (tx, rx) = std::sync::mpsc::channel::<weft::sync::oneshot::Sender<()>>();
+                let pinger = thread::spawn(move || {
+                    for (tx, k) in rx.into_iter().zip(0u64..) {
+                        if k % 3 == 0 {
+                            thread::sleep(Duration::from_micros(300));
+                        }
+                        let _ = tx.send(());
+                    }
+                });
+                let rounds = 1500;
+                for _ in 0..rounds {
+                    let (otx, orx) = weft::sync::oneshot::channel();
+                    tx.send(otx).unwrap();
+                    orx.await.unwrap();
+                }
+                drop(tx);
+                pinger.join().unwrap();
+                rounds
+            })
+            .await
+            .unwrap()
+        });
+        guard("pinged local task", owner).await.unwrap()
+    });
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(out, 1500);
+}
