@@ -106,6 +106,11 @@ pub(crate) struct Driver {
     /// I/O events dispatched by this driver (a metric; whoever turns it counts).
     io_events: AtomicU64,
     shut_down: AtomicBool,
+    /// Set by every [`wake`](Self::wake) before it writes the eventfd; consumed only by the
+    /// owner's blocking turn. The eventfd alone can lose a wake: a peer's non-blocking
+    /// turn (the watcher's rescue) may read its event just before the owner blocks, and
+    /// the owner would then wait with nothing left to end its wait.
+    woken: AtomicBool,
 }
 
 impl Driver {
@@ -126,6 +131,7 @@ impl Driver {
             clock,
             io_events: AtomicU64::new(0),
             shut_down: AtomicBool::new(false),
+            woken: AtomicBool::new(false),
         })
     }
 
@@ -155,7 +161,11 @@ impl Driver {
 
     /// Wakes whoever is blocked in this driver's poll (or makes the next poll return).
     pub(crate) fn wake(&self) {
-        // A failed eventfd write means the counter is saturated: a wake is pending anyway.
+        // 1. Record the wake where no other turn can consume it. SeqCst: pairs with the
+        //    swap in `turn_blocking`; whichever comes second sees the other.
+        self.woken.store(true, Ordering::SeqCst);
+        // 2. End a poll in progress. A failed eventfd write means the counter is
+        //    saturated: a wake is pending anyway.
         let _ = self.waker.wake();
     }
 
@@ -167,8 +177,19 @@ impl Driver {
     }
 
     /// Blocks in the poller for at most `timeout`, then dispatches events and timers.
+    /// Does not block if a [`wake`](Self::wake) came since the last blocking turn, even
+    /// if a peer's turn has since read its eventfd event (a wake may thus end one later
+    /// wait early, which every caller tolerates).
     pub(crate) fn turn_blocking(&self, timeout: Option<Duration>) -> usize {
-        self.turn(self.core.lock(), timeout)
+        let core = self.core.lock();
+        // With the lock held, no peer polls: a wake after this swap ends our poll through
+        // the eventfd; one before it is seen here. SeqCst: pairs with `wake`.
+        let timeout = if self.woken.swap(false, Ordering::SeqCst) {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
+        self.turn(core, timeout)
     }
 
     fn turn(&self, mut core: MutexGuard<'_, DriverCore>, timeout: Option<Duration>) -> usize {
