@@ -283,3 +283,26 @@ fn debug_output_names_the_parts() {
         child.wait().await.unwrap();
     });
 }
+
+/// `output` gives a child that reads stdin an immediate end of input unless stdin was
+/// configured (as `std` and tokio do), so `cat` finishes even when the parent's stdin is a
+/// terminal or a pipe nobody closes.
+#[test]
+fn output_gives_an_unconfigured_stdin_its_end_at_once() {
+    let _s = serial();
+    rt(2).block_on(async {
+        let out = weft::time::timeout(Duration::from_secs(20), Command::new("cat").output())
+            .await
+            .expect("cat waited on the parent's stdin")
+            .unwrap();
+        assert!(out.status.success());
+        assert!(out.stdout.is_empty());
+        // Configured stdin is kept: an explicit null is the same, a pipe is a pipe.
+        let out = Command::new("cat")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success() && out.stdout.is_empty());
+    });
+}

@@ -26,6 +26,9 @@ use super::Child;
 /// ```
 pub struct Command {
     std: std::process::Command,
+    /// Whether [`stdin`](Command::stdin) was called: if not, [`output`](Command::output)
+    /// gives the child a null stdin, as `std` and tokio do.
+    stdin_set: bool,
 }
 
 impl Command {
@@ -37,6 +40,7 @@ impl Command {
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
             std: std::process::Command::new(program),
+            stdin_set: false,
         }
     }
 
@@ -140,6 +144,7 @@ impl Command {
     /// ```
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stdin(cfg);
+        self.stdin_set = true;
         self
     }
 
@@ -215,7 +220,9 @@ impl Command {
     /// Runs the child to completion and collects its output (asyncio's
     /// `communicate()`). Standard output and error are always piped (as in tokio) and
     /// read concurrently, so a child filling one pipe while the parent waits on the other
-    /// cannot deadlock; standard input is as configured (inherited by default).
+    /// cannot deadlock. Standard input is as configured, and null if it was not (as in
+    /// `std` and tokio: a child that reads stdin sees its end at once, rather than
+    /// waiting on the parent's terminal).
     ///
     /// The child starts when `output` is called; the returned future owns it and does not
     /// borrow the `Command`.
@@ -234,6 +241,9 @@ impl Command {
     pub fn output(&mut self) -> impl Future<Output = io::Result<Output>> + Send + 'static {
         self.std.stdout(Stdio::piped());
         self.std.stderr(Stdio::piped());
+        if !self.stdin_set {
+            self.std.stdin(Stdio::null());
+        }
         let child = self.spawn();
         async move { child?.wait_with_output().await }
     }
@@ -258,8 +268,13 @@ impl Command {
 }
 
 impl From<std::process::Command> for Command {
+    /// The converted command's stdin counts as configured (`std` gives no way to ask), so
+    /// `output` keeps whatever it is.
     fn from(std: std::process::Command) -> Command {
-        Command { std }
+        Command {
+            std,
+            stdin_set: true,
+        }
     }
 }
 
