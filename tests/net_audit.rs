@@ -1665,3 +1665,36 @@ fn several_tasks_accept_and_receive_on_one_socket() {
         assert_eq!(got, (0..TASKS as u8).collect::<Vec<_>>());
     });
 }
+
+/// Writing an empty buffer is `Ok(0)` at once, even when the socket has no room (std's
+/// `Write` semantics), instead of waiting for room it does not need.
+#[test]
+fn writing_an_empty_buffer_returns_at_once_even_when_full() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (c, a) = weft::join!(
+            TcpStream::connect(listener.local_addr().unwrap()),
+            listener.accept()
+        );
+        let (mut client, (_server_side, _)) = (c.unwrap(), a.unwrap());
+        // Fill the send and receive buffers: the peer never reads.
+        let chunk = vec![7u8; 64 * 1024];
+        let mut filled = false;
+        for _ in 0..10_000 {
+            if timeout(Duration::from_millis(50), client.write(&chunk))
+                .await
+                .is_err()
+            {
+                filled = true;
+                break;
+            }
+        }
+        assert!(filled, "the socket never filled up");
+        let n = timeout(HANG, client.write(&[]))
+            .await
+            .expect("empty write waited for room");
+        assert_eq!(n.unwrap(), 0);
+    });
+}

@@ -516,6 +516,10 @@ impl<E: Source> PollEvented<E> {
     where
         for<'a> &'a E: io::Write,
     {
+        // Nothing to write: `Ok(0)` at once, rather than waiting for room it does not need.
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         self.poll_transfer(cx, Direction::Write, buf.len(), |mut io| {
             io::Write::write(&mut io, buf)
         })
@@ -531,6 +535,9 @@ impl<E: Source> PollEvented<E> {
         for<'a> &'a E: io::Write,
     {
         let len = bufs.iter().map(|b| b.len()).sum();
+        if len == 0 {
+            return Poll::Ready(Ok(0));
+        }
         self.poll_transfer(cx, Direction::Write, len, |mut io| {
             io::Write::write_vectored(&mut io, bufs)
         })
