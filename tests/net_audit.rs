@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use util::net::{fd_count, pattern, read_to_end, rt, set_linger_zero, Rng};
+use util::net::{echo_lines, fd_count, pattern, read_to_end, rt, set_linger_zero, Rng};
 use weft::io::{open_connection, start_server, AsyncReadExt, AsyncWriteExt};
 use weft::io::{StreamReader, StreamWriter};
 use weft::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
@@ -43,21 +43,6 @@ async fn fds_settle_to(expected: usize) {
         "descriptors: {} now, {expected} expected",
         fd_count()
     );
-}
-
-async fn echo_lines(mut reader: StreamReader, mut writer: StreamWriter) {
-    loop {
-        match reader.read_line().await {
-            Ok(line) if line.is_empty() => return,
-            Ok(line) => {
-                writer.write(&line);
-                if writer.drain().await.is_err() {
-                    return;
-                }
-            }
-            Err(_) => return,
-        }
-    }
 }
 
 fn unique_dir(tag: &str) -> std::path::PathBuf {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use util::net::rt;
+use util::net::{echo_lines, rt};
 use weft::io::{open_connection, start_server, Server, StreamReader, StreamWriter};
 use weft::net::TcpStream;
 
@@ -19,22 +19,6 @@ async fn handle_echo(mut reader: StreamReader, mut writer: StreamWriter) {
     writer.write(&data);
     let _ = writer.drain().await;
     let _ = writer.close().await;
-}
-
-/// Echoes lines until the client closes.
-async fn handle_lines(mut reader: StreamReader, mut writer: StreamWriter) {
-    loop {
-        match reader.read_line().await {
-            Ok(line) if line.is_empty() => return,
-            Ok(line) => {
-                writer.write(&line);
-                if writer.drain().await.is_err() {
-                    return;
-                }
-            }
-            Err(_) => return,
-        }
-    }
 }
 
 /// Polls `cond` (bounded) until it holds.
@@ -64,7 +48,7 @@ fn tcp_echo_client_and_server_from_the_notes() {
 #[test]
 fn two_hundred_clients_exchange_lines_concurrently() {
     rt(2).block_on(async {
-        let server = start_server(handle_lines, ("127.0.0.1", 0)).await.unwrap();
+        let server = start_server(echo_lines, ("127.0.0.1", 0)).await.unwrap();
         let addr = server.local_addr().unwrap();
         let clients: Vec<_> = (0..200)
             .map(|c| {
@@ -122,7 +106,7 @@ fn read_line_over_the_limit_is_invalid_data() {
 #[test]
 fn close_stops_accepting_and_open_connections_finish() {
     rt(2).block_on(async {
-        let server = start_server(handle_lines, "127.0.0.1:0").await.unwrap();
+        let server = start_server(echo_lines, "127.0.0.1:0").await.unwrap();
         let addr = server.local_addr().unwrap();
         let serving = {
             let server = server.clone();

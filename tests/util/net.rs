@@ -9,6 +9,22 @@ use std::pin::Pin;
 
 use futures_io::{AsyncRead, AsyncWrite};
 
+/// A `start_server` handler that echoes lines until the client closes.
+pub async fn echo_lines(mut reader: weft::io::StreamReader, mut writer: weft::io::StreamWriter) {
+    loop {
+        match reader.read_line().await {
+            Ok(line) if line.is_empty() => return,
+            Ok(line) => {
+                writer.write(&line);
+                if writer.drain().await.is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 /// A multi-thread runtime with `workers` workers.
 pub fn rt(workers: usize) -> weft::Runtime {
     weft::Builder::multi_thread()
