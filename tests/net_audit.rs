@@ -10,10 +10,11 @@ mod util;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use util::net::{echo_lines, fd_count, pattern, read_to_end, rt, set_linger_zero, Rng};
+use util::serial;
 use weft::io::{open_connection, start_server, AsyncReadExt, AsyncWriteExt};
 use weft::io::{StreamReader, StreamWriter};
 use weft::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
@@ -22,12 +23,6 @@ use weft::time::timeout;
 
 /// Guards against hangs only; never a claim about speed.
 const HANG: Duration = Duration::from_secs(20);
-
-/// One test at a time: descriptor counts are per process.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Waits (bounded) until the process's descriptor count is back to `expected`: a handler
 /// task may still be dropping its socket when the client has seen end of stream.

@@ -6,17 +6,11 @@ mod util;
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use util::net::{close, read_to_end, rt, write_all, zombie_children};
+use util::serial;
 use weft::process::{shell, Command, Stdio};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Fails the test instead of hanging it.
 async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {

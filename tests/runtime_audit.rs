@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::Duration;
 
-use util::{DropCounter, XorShift};
+use util::{serial, DropCounter, XorShift};
 use weft::process::{Command, Stdio};
 use weft::time::{interval, sleep, sleep_until, timeout, Instant};
 use weft::{Builder, Handle, JoinHandle, ReturnWhen, Runtime};
@@ -1116,12 +1116,6 @@ fn barrier_reused_for_many_generations_across_workers() {
 }
 
 // ---------------------------------------------------------------- subprocesses
-
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[test]
 fn fifty_concurrent_echo_outputs() {

@@ -18,6 +18,14 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 pub mod net;
 
+/// Runs one such test at a time within a test binary, for tests that count the process's
+/// descriptors or children (per process, so parallel tests would disturb each other). A
+/// test that panicked while holding it does not block the rest.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 // ---------------------------------------------------------------- executor
 
 struct ThreadWaker(Thread);
