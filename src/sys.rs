@@ -199,3 +199,69 @@ pub(crate) fn read_blocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<us
         }
     }
 }
+
+/// The kernel's id of the calling thread (what `setpriority` takes to name one thread).
+#[cfg(target_os = "linux")]
+pub(crate) fn current_thread_id() -> u32 {
+    // SAFETY: `gettid` takes no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    tid as u32
+}
+
+/// The calling thread's nice value.
+#[cfg(target_os = "linux")]
+pub(crate) fn current_thread_nice() -> io::Result<i32> {
+    // -1 is also a valid nice value: only a changed errno tells an error apart.
+    set_errno(0);
+    // SAFETY: plain integer arguments; `who == 0` names the calling thread on Linux.
+    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    if nice == -1 && errno() != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(nice)
+}
+
+/// Sets the nice value of thread `tid` of this process (Linux keeps one per thread).
+/// Raising it needs no privilege; lowering it again does (`CAP_SYS_NICE` or
+/// `RLIMIT_NICE`), which is why a demoted worker thread is replaced, not restored.
+#[cfg(target_os = "linux")]
+pub(crate) fn set_thread_nice(tid: u32, nice: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments; an unknown `tid` is an error (ESRCH), not UB.
+    cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) }).map(drop)
+}
+
+/// CPU time thread `tid` of this process has used. Linux names a thread's CPU clock by
+/// its id (the encoding glibc's `pthread_getcpuclockid` returns: `~tid << 3`, per-thread
+/// bit 4, `CPUCLOCK_SCHED` 2); a `tid` that is not a thread of this process is an error.
+#[cfg(target_os = "linux")]
+pub(crate) fn thread_cpu_time(tid: u32) -> io::Result<std::time::Duration> {
+    let clock = ((!(tid as libc::clockid_t)) << 3) | 6;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration; an unknown clock
+    // id is an error (EINVAL), not UB.
+    cvt(unsafe { libc::clock_gettime(clock, &mut ts) })?;
+    Ok(std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn thread_cpu_time(_tid: u32) -> io::Result<std::time::Duration> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn current_thread_id() -> u32 {
+    0
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn current_thread_nice() -> io::Result<i32> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn set_thread_nice(_tid: u32, _nice: i32) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}

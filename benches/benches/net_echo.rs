@@ -41,6 +41,7 @@ use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -88,8 +89,32 @@ impl Kind {
 /// Spins for `SPIN_FOR` without yielding.
 fn spin() {
     let start = Instant::now();
+    let cpu0 = thread_cpu_secs();
     while start.elapsed() < SPIN_FOR {
         std::hint::spin_loop();
+    }
+    SPIN_CPU_NS.fetch_add(((thread_cpu_secs() - cpu0) * 1e9) as u64, Ordering::Relaxed);
+    SPINS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// CPU time the spinning task's threads got over all spins, and the number of spins: how
+/// much of each 20 ms window the spinner really ran (`NET_ECHO_METRICS=1` prints it).
+static SPIN_CPU_NS: AtomicU64 = AtomicU64::new(0);
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+fn thread_cpu_secs() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// With `NET_ECHO_METRICS` set: prints the spinner's average CPU time per spin.
+fn report_spins(server: &str) {
+    let spins = SPINS.load(Ordering::Relaxed);
+    if spins > 0 && std::env::var_os("NET_ECHO_METRICS").is_some() {
+        let ms = SPIN_CPU_NS.load(Ordering::Relaxed) as f64 / spins as f64 / 1e6;
+        eprintln!("    {server} spinner: {spins} spins, {ms:.2} ms CPU per 20 ms spin");
     }
 }
 
@@ -179,14 +204,16 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
             let m = rt.metrics();
             for i in 0..m.num_workers() {
                 eprintln!(
-                    "    weft worker {i}: polls {} parks {} steals {} io events {}",
+                    "    weft worker {i}: polls {} parks {} steals {} io events {} demotions {}",
                     m.worker_poll_count(i),
                     m.worker_park_count(i),
                     m.worker_steal_count(i),
-                    m.worker_io_events(i)
+                    m.worker_io_events(i),
+                    m.worker_demotion_count(i)
                 );
             }
         }
+        report_spins("weft");
     })
 }
 
@@ -231,7 +258,7 @@ fn tokio_server(workers: usize, spin_task: bool, secs: f64) -> ! {
         });
     }
     let port = rx.recv().expect("port");
-    serve_until_stdin_closes(port, secs, || {})
+    serve_until_stdin_closes(port, secs, || report_spins("tokio"))
 }
 
 /// One connection of the mio server: what a partial write left, from `sent` on.

@@ -8,9 +8,10 @@ use super::metrics::WorkerMetrics;
 use super::park::Parker;
 use super::queue::{Deque, LifoSlot};
 use super::shared::{Config, Remote, Shared};
-use super::{Handle, Runtime, ThreadGroup};
+use super::demote::ThreadSlot;
+use super::{Handle, Runtime, ThreadGroup, WorkerStart, DEMOTED_NICE};
 use crate::driver::{Clock, Driver, DriverBlocker};
-use crate::loom::{Arc, AtomicU64};
+use crate::loom::{Arc, AtomicU64, Mutex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flavor {
@@ -39,6 +40,7 @@ pub struct Builder {
     event_interval: u32,
     global_queue_interval: u32,
     lifo_slot: bool,
+    demote_stuck_workers: bool,
 }
 
 impl Builder {
@@ -53,6 +55,7 @@ impl Builder {
             event_interval: 61,
             global_queue_interval: 31,
             lifo_slot: true,
+            demote_stuck_workers: true,
         }
     }
 
@@ -116,6 +119,31 @@ impl Builder {
         self
     }
 
+    /// Whether a worker thread stuck in one poll for more than 2 ms is demoted (default
+    /// true; multi-thread only, Linux only). Peers serve a stuck worker's queue, sockets
+    /// and timers either way; demotion also takes the CPU from it: its thread's nice value
+    /// goes to 19, so the kernel runs the long poll only on a core with nothing better to
+    /// do, and when the poll returns a fresh thread at normal priority takes the worker
+    /// over (an unprivileged thread cannot lower its nice value again). A worker whose
+    /// thread has `spawn_local` tasks alive is never demoted.
+    ///
+    /// Turn it off if long polls are the work itself (a CPU-bound computation on a
+    /// loaded machine gets only spare CPU while demoted); better still, move such work to
+    /// [`spawn_blocking`](crate::spawn_blocking).
+    ///
+    /// ```
+    /// let rt = weft::Builder::multi_thread()
+    ///     .worker_threads(2)
+    ///     .demote_stuck_workers(false)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.block_on(async { 6 * 7 }), 42);
+    /// ```
+    pub fn demote_stuck_workers(mut self, enabled: bool) -> Self {
+        self.demote_stuck_workers = enabled;
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// ```
@@ -151,10 +179,17 @@ impl Builder {
         if self.event_interval == 0 || self.global_queue_interval == 0 {
             return invalid("event_interval and global_queue_interval must be at least 1");
         }
+        let multi = self.flavor == Flavor::MultiThread;
+        // Read the affinity mask once, before any worker pins itself (FIELD-NOTES).
+        let cores = if multi && self.pin_to_cores {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let clock = Clock::new();
         let mut remotes = Vec::with_capacity(workers);
         let mut deques = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        for i in 0..workers {
             let driver = Arc::new(Driver::new(clock)?);
             let deque = Deque::new_fifo();
             remotes.push(Remote {
@@ -164,15 +199,27 @@ impl Builder {
                 driver,
                 tick: AtomicU64::new(0),
                 metrics: WorkerMetrics::default(),
+                thread: ThreadSlot::new(),
+                home: Mutex::new(None),
+                core: (!cores.is_empty()).then(|| cores[i % cores.len()]),
             });
             deques.push(deque);
         }
-        let multi = self.flavor == Flavor::MultiThread;
+        // Worker threads inherit this thread's nice value: the base a demoted thread's
+        // successor must have. At 19 already there is nothing to demote to.
+        let demote_from_nice = if multi && self.demote_stuck_workers {
+            crate::sys::current_thread_nice()
+                .ok()
+                .filter(|&n| n < DEMOTED_NICE)
+        } else {
+            None
+        };
         let config = Config {
             event_interval: u64::from(self.event_interval),
             global_queue_interval: u64::from(self.global_queue_interval),
             lifo: self.lifo_slot,
             multi_thread: multi,
+            demote_from_nice,
         };
         let blocking = BlockingPool::new(
             self.max_blocking_threads,
@@ -180,33 +227,25 @@ impl Builder {
             self.thread_name.clone(),
         );
         let idle_core = if multi { None } else { deques.pop() };
+        let threads = ThreadGroup::new();
         let shared = Arc::new(Shared::new(
             remotes.into_boxed_slice(),
             blocking,
             config,
             idle_core,
+            threads.clone(),
+            self.thread_name.clone(),
         ));
         let handle = Handle {
             shared: shared.clone(),
         };
-        let threads = ThreadGroup::new();
         if multi {
-            // Read the affinity mask once, before any worker pins itself (FIELD-NOTES).
-            let cores = if self.pin_to_cores {
-                core_affinity::get_core_ids().unwrap_or_default()
-            } else {
-                Vec::new()
-            };
             for (i, deque) in deques.into_iter().enumerate() {
-                let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-                let handle = handle.clone();
-                let started =
-                    threads.spawn(format!("{}-worker-{i}", self.thread_name), move || {
-                        if let Some(core) = core {
-                            core_affinity::set_for_current(core);
-                        }
-                        super::run_worker(handle, i, deque);
-                    });
+                let started = super::start_worker_thread(
+                    &shared,
+                    i,
+                    WorkerStart::First(shared.clone(), deque),
+                );
                 if let Err(e) = started {
                     // Stop the workers already started before reporting.
                     let rt = Runtime {

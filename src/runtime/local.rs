@@ -76,6 +76,11 @@ impl LocalHome {
         t
     }
 
+    /// True while a `spawn_local` task of this home is alive (queued or not).
+    pub(crate) fn has_tasks(&self) -> bool {
+        self.owned.num_alive() > 0
+    }
+
     pub(crate) fn has_work(&self) -> bool {
         self.len.load(Ordering::Relaxed) > 0
     }

@@ -13,6 +13,7 @@ pub(crate) struct WorkerMetrics {
     polls: AtomicU64,
     steals: AtomicU64,
     parks: AtomicU64,
+    demotions: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -29,6 +30,11 @@ impl WorkerMetrics {
     }
     pub(crate) fn inc_parks(&self) {
         bump(&self.parks, 1)
+    }
+    /// Written by the worker's thread after its demoted poll (one writer at a time: the
+    /// successor starts only after the hand-over).
+    pub(crate) fn inc_demotions(&self) {
+        bump(&self.demotions, 1)
     }
 }
 
@@ -85,6 +91,14 @@ impl RuntimeMetrics {
     /// Times worker `i` parked (went to sleep in its driver).
     pub fn worker_park_count(&self, i: usize) -> u64 {
         self.worker(i).metrics.parks.load(Ordering::Relaxed)
+    }
+
+    /// Times worker `i`'s thread was demoted for holding it in one poll too long (see
+    /// [`Builder::demote_stuck_workers`](crate::Builder::demote_stuck_workers)); each
+    /// time, a fresh thread took the worker over once the poll returned (unless local
+    /// tasks kept the thread).
+    pub fn worker_demotion_count(&self, i: usize) -> u64 {
+        self.worker(i).metrics.demotions.load(Ordering::Relaxed)
     }
 
     /// Tasks waiting in worker `i`'s queue (its deque plus its LIFO slot).

@@ -26,6 +26,7 @@ pub(crate) mod block_on;
 mod blocking;
 mod builder;
 pub(crate) mod context;
+mod demote;
 mod idle;
 pub(crate) mod local;
 mod metrics;
@@ -245,21 +246,83 @@ impl std::fmt::Debug for Handle {
     }
 }
 
-/// The body of a worker thread.
-fn run_worker(handle: Handle, index: usize, deque: Deque<SharedTask>) {
-    let shared = handle.shared.clone();
-    let home = LocalHome::new(Unparker::Worker(shared.remotes[index].parker.clone()));
-    let worker = WorkerLocal::new(index, shared, deque);
+/// The nice value a stuck worker's thread is demoted to (`demote.rs`): the lowest.
+pub(crate) const DEMOTED_NICE: i32 = 19;
+
+/// How a worker thread begins.
+pub(crate) enum WorkerStart {
+    /// The worker's first thread, started by `build`.
+    First(Arc<Shared>, Deque<SharedTask>),
+    /// A successor, started by the rescuer that demoted the worker's thread: it waits for
+    /// that thread to hand the worker over (or to say it is not needed).
+    Successor(Arc<demote::Baton<WorkerLocal>>),
+}
+
+/// Starts a thread for worker `index` (named, and pinned if the builder said so).
+pub(crate) fn start_worker_thread(
+    shared: &Shared,
+    index: usize,
+    start: WorkerStart,
+) -> io::Result<()> {
+    let core = shared.remotes[index].core;
+    let name = format!("{}-worker-{index}", shared.thread_name);
+    // A successor holds only its baton until it has the worker: a handle to `Shared` here
+    // would keep the runtime alive for as long as it waits.
+    shared.threads.spawn(name, move || {
+        if let Some(core) = core {
+            core_affinity::set_for_current(core);
+        }
+        let worker = match start {
+            WorkerStart::First(shared, deque) => WorkerLocal::new(index, shared, deque),
+            WorkerStart::Successor(baton) => match baton.wait() {
+                Some(worker) => worker,
+                None => return,
+            },
+        };
+        run_worker(worker);
+    })
+}
+
+/// The body of a worker thread: runs the worker until shutdown, or until this thread was
+/// demoted and hands the worker to its successor.
+fn run_worker(worker: WorkerLocal) {
+    let shared = worker.shared.clone();
+    let index = worker.index;
+    let remote = &shared.remotes[index];
+    let home = LocalHome::new(Unparker::Worker(remote.parker.clone()));
+    let tid = crate::sys::current_thread_id();
+    worker.set_thread_id(tid);
+    *remote.home.lock() = Some(home.clone());
+    remote.thread.enter(tid);
     let cx = context::Context {
-        handle,
+        handle: Handle {
+            shared: shared.clone(),
+        },
         worker: Some(&worker as *const WorkerLocal),
         home: Some(home.clone()),
     };
-    let _guard = context::enter(&cx);
+    let guard = context::enter(&cx);
     let none: Option<(std::pin::Pin<&mut std::future::Pending<()>>, _)> = None;
     worker.run_until(none, Some(&home));
+    let successor = worker.take_successor();
+    // Not demotable from here on; a demotion that raced the last poll gets nothing.
+    if let Some(unneeded) = remote.thread.vacate() {
+        unneeded.give(None);
+    }
+    *remote.home.lock() = None;
     home.shutdown();
-    worker.drain();
+    match successor {
+        // `home` had no tasks (checked after the demoted poll): nothing is left behind.
+        // The context points at `worker` on this stack: leave it before the move.
+        Some(baton) => {
+            drop(guard);
+            baton.give(Some(worker));
+        }
+        None => {
+            worker.drain();
+            drop(guard);
+        }
+    }
 }
 
 /// Counts live threads so shutdown can wait for them with a deadline.
@@ -275,7 +338,7 @@ impl ThreadGroup {
         }
     }
 
-    fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    pub(crate) fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
         struct Exit(Arc<(Mutex<usize>, Condvar)>);
         impl Drop for Exit {
             fn drop(&mut self) {

@@ -5,10 +5,14 @@ use std::ptr::NonNull;
 
 use super::blocking::BlockingPool;
 use super::context;
+use super::demote::{Baton, ThreadSlot};
 use super::idle::Idle;
+use super::local::LocalHome;
 use super::metrics::WorkerMetrics;
 use super::park::Parker;
 use super::queue::{Deque, Injector, LifoSlot, Stealer};
+use super::worker::WorkerLocal;
+use super::ThreadGroup;
 use crate::driver::{Driver, DriverBlocker};
 use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
@@ -34,6 +38,10 @@ pub(crate) struct Config {
     pub(crate) global_queue_interval: u64,
     pub(crate) lifo: bool,
     pub(crate) multi_thread: bool,
+    /// `Some(nice)`: demote the thread of a worker stuck in one poll (`demote.rs`), if the
+    /// rescuer's own nice value is this, the runtime's base (else it would hand its own
+    /// low priority on to the successor it spawns).
+    pub(crate) demote_from_nice: Option<i32>,
 }
 
 /// What peers may see and touch of worker `i`.
@@ -46,6 +54,13 @@ pub(crate) struct Remote {
     /// stuck in one poll. Written only by the owner (Relaxed store), read racily.
     pub(crate) tick: AtomicU64,
     pub(crate) metrics: WorkerMetrics,
+    /// The OS thread running this worker, for demotion (`demote.rs`).
+    pub(crate) thread: ThreadSlot<Arc<Baton<WorkerLocal>>>,
+    /// The running thread's local home: a rescuer does not demote a thread that has
+    /// `spawn_local` tasks alive.
+    pub(crate) home: Mutex<Option<Arc<LocalHome>>>,
+    /// The core this worker's threads are pinned to (`Builder::pin_to_cores`).
+    pub(crate) core: Option<core_affinity::CoreId>,
 }
 
 pub(crate) struct Shared {
@@ -59,6 +74,10 @@ pub(crate) struct Shared {
     next_driver: AtomicUsize,
     /// Current-thread flavour: the worker's queue while no `block_on` is running it.
     pub(crate) idle_core: Mutex<Option<Deque<SharedTask>>>,
+    /// Every worker thread, successors included: shutdown waits for them.
+    pub(crate) threads: ThreadGroup,
+    /// Prefix of thread names (`Builder::thread_name`).
+    pub(crate) thread_name: String,
 }
 
 impl Shared {
@@ -67,6 +86,8 @@ impl Shared {
         blocking: BlockingPool,
         config: Config,
         idle_core: Option<Deque<SharedTask>>,
+        threads: ThreadGroup,
+        thread_name: String,
     ) -> Shared {
         let n = remotes.len();
         Shared {
@@ -79,6 +100,8 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             next_driver: AtomicUsize::new(0),
             idle_core: Mutex::new(idle_core),
+            threads,
+            thread_name,
         }
     }
 

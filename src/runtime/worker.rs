@@ -48,6 +48,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::block_on::MainWake;
+use super::demote::Baton;
 use super::local::LocalHome;
 use super::queue::{steal_retrying, Deque};
 use super::shared::{Remote, Shared, SharedTask, Submit};
@@ -62,6 +63,10 @@ const RESCUE_INTERVAL: Duration = Duration::from_millis(1);
 const STUCK_RESCUE_INTERVAL: u64 = 8;
 /// Watcher wakes with every peer parked before the watcher stops watching.
 const WATCH_RETIRE_ROUNDS: u32 = 100;
+/// A peer found stuck in one poll whose thread then burns this much CPU time in that same
+/// poll is demoted (`demote.rs`). CPU time, not wall time: a worker the kernel merely
+/// preempted (a busy machine) looks stuck too, and must not be punished for it.
+const DEMOTE_AFTER_CPU: Duration = Duration::from_millis(1);
 
 enum Runnable {
     Shared(SharedTask),
@@ -93,6 +98,15 @@ pub(crate) struct WorkerLocal {
     peer_stuck: Cell<bool>,
     /// Peers whose poll this worker's driver watches (see `Driver::watch_peer`).
     watched: RefCell<Vec<bool>>,
+    /// Kernel id of the thread running this worker now.
+    thread_id: Cell<u32>,
+    /// Set after a poll during which this thread was demoted: `run_until` returns and the
+    /// thread hands this worker to the successor waiting on the baton.
+    successor: RefCell<Option<Arc<Baton<WorkerLocal>>>>,
+    retiring: Cell<bool>,
+    /// For demotion: per peer, the tick it was found stuck at and its thread's CPU time
+    /// then.
+    stuck_cpu: RefCell<Vec<(u64, Duration)>>,
 }
 
 impl WorkerLocal {
@@ -116,7 +130,21 @@ impl WorkerLocal {
             busy_seen: RefCell::new(vec![(u64::MAX, Instant::now()); n]),
             peer_stuck: Cell::new(false),
             watched: RefCell::new(vec![false; n]),
+            thread_id: Cell::new(0),
+            successor: RefCell::new(None),
+            retiring: Cell::new(false),
+            stuck_cpu: RefCell::new(vec![(u64::MAX, Duration::ZERO); n]),
         }
+    }
+
+    pub(crate) fn set_thread_id(&self, tid: u32) {
+        self.thread_id.set(tid);
+    }
+
+    /// The successor to hand this worker to, if this thread was demoted and retires.
+    pub(crate) fn take_successor(&self) -> Option<Arc<Baton<WorkerLocal>>> {
+        self.retiring.set(false);
+        self.successor.borrow_mut().take()
     }
 
     fn remote(&self) -> &Remote {
@@ -206,7 +234,7 @@ impl WorkerLocal {
                     }
                 }
             }
-            if self.shared.is_shutdown() {
+            if self.shared.is_shutdown() || self.retiring.get() {
                 return None;
             }
             let tick = self.tick.get().wrapping_add(1);
@@ -220,11 +248,11 @@ impl WorkerLocal {
                 self.rescue_from_maintenance();
             }
             if let Some(task) = self.next_task(tick, home) {
-                self.run_task(task);
+                self.run_task(task, home);
                 continue;
             }
             if let Some(task) = self.steal_work() {
-                self.run_task(Runnable::Shared(task));
+                self.run_task(Runnable::Shared(task), home);
                 continue;
             }
             self.park(home, main.as_ref().map(|(_, w)| &***w));
@@ -269,7 +297,7 @@ impl WorkerLocal {
         None
     }
 
-    fn run_task(&self, task: Runnable) {
+    fn run_task(&self, task: Runnable, home: Option<&LocalHome>) {
         if self.is_searching.replace(false) && self.shared.idle.transition_from_searching() {
             // Last searcher found work: there may be more, so hand the search on.
             self.shared.notify_one();
@@ -279,6 +307,37 @@ impl WorkerLocal {
             Runnable::Shared(t) => t.run(),
             Runnable::Local(t) => t.run(),
         });
+        if self.remote().thread.is_demoted() {
+            self.after_demotion(home);
+        }
+    }
+
+    /// After a poll during which a rescuer may have demoted this thread: retire (hand the
+    /// worker to the successor at the top of the loop) or, if local tasks keep this
+    /// thread, tell the successor to go and run on.
+    #[cold]
+    fn after_demotion(&self, home: Option<&LocalHome>) {
+        let thread = &self.remote().thread;
+        let tid = self.thread_id.get();
+        let Some(baton) = thread.vacate() else {
+            // The rescuer gave up: nothing changed.
+            thread.enter(tid);
+            return;
+        };
+        self.remote().metrics.inc_demotions();
+        if home.is_some_and(LocalHome::has_tasks) {
+            // A `spawn_local` during the demoted poll: those tasks can only run here.
+            baton.give(None);
+            if let Some(base) = self.shared.config.demote_from_nice {
+                // Works only with privileges; otherwise this thread runs on demoted until
+                // a later demotion finds its local tasks gone and retires it.
+                let _ = crate::sys::set_thread_nice(tid, base);
+            }
+            thread.enter(tid);
+            return;
+        }
+        *self.successor.borrow_mut() = Some(baton);
+        self.retiring.set(true);
     }
 
     /// Steals a batch from a random peer (or the injector) while searching.
@@ -418,6 +477,7 @@ impl WorkerLocal {
             // (watched before the turn below, so nothing arriving after it is missed).
             self.set_watched(i, true);
             self.serve_stuck(peer);
+            self.maybe_demote(i, tick);
             found |= !peer.stealer.is_empty();
         }
         found || !self.deque.is_empty() || !self.remote().lifo.is_empty()
@@ -461,12 +521,57 @@ impl WorkerLocal {
             }
             any_stuck = true;
             self.serve_stuck(peer);
+            self.maybe_demote(i, tick);
             // A worker with work never searches, so it would not steal this otherwise.
             if let Some(t) = steal_retrying(|| peer.stealer.steal_batch_and_pop(&self.deque)) {
                 self.deque.push(t);
             }
         }
         self.peer_stuck.set(any_stuck);
+    }
+
+    /// For a peer found stuck at `tick`: demotes its thread (`demote.rs`: spawns the
+    /// successor, then lowers the thread's priority) once the thread has burnt
+    /// `DEMOTE_AFTER_CPU` of CPU time since it was first found stuck at that tick.
+    fn maybe_demote(&self, i: usize, tick: u64) {
+        let Some(base) = self.shared.config.demote_from_nice else {
+            return;
+        };
+        let peer = &self.shared.remotes[i];
+        if !peer.thread.is_running() {
+            return;
+        }
+        peer.thread.try_demote(|tid| {
+            // Read while the thread cannot leave (a dead thread's id may be reused).
+            let cpu = crate::sys::thread_cpu_time(tid).ok()?;
+            let mut marks = self.stuck_cpu.borrow_mut();
+            let (at_tick, cpu_then) = &mut marks[i];
+            if *at_tick != tick {
+                *at_tick = tick;
+                *cpu_then = cpu;
+                return None;
+            }
+            if cpu.saturating_sub(*cpu_then) < DEMOTE_AFTER_CPU {
+                return None;
+            }
+            drop(marks);
+            if peer.home.lock().as_ref().is_some_and(|h| h.has_tasks()) {
+                return None;
+            }
+            // A rescuer that is itself demoted (kept for its local tasks) would hand its
+            // own low priority on to the successor it spawns.
+            if crate::sys::current_thread_nice().ok()? != base {
+                return None;
+            }
+            let baton = Arc::new(Baton::new());
+            let start = super::WorkerStart::Successor(baton.clone());
+            super::start_worker_thread(&self.shared, i, start).ok()?;
+            if crate::sys::set_thread_nice(tid, super::DEMOTED_NICE).is_err() {
+                baton.give(None);
+                return None;
+            }
+            Some(baton)
+        });
     }
 
     /// Makes this worker's driver watch peer `i`'s poll, or stop watching it.
