@@ -3,6 +3,8 @@
 //! idle protocol and owned-task list with loom's primitives swapped in (see `loom.rs`).
 //! crossbeam-deque and mio are invisible to loom, so the deque and injector are the mock
 //! in `runtime/queue.rs`, and the parker blocks on a loom condvar instead of `epoll`.
+//! Demotion's `ThreadSlot` and `Baton` are the real ones, with a `usize` standing for the
+//! worker handed over and the model doing what `setpriority` would.
 
 #![allow(
     missing_docs,
@@ -11,6 +13,8 @@
     reason = "test-only surface"
 )]
 
+#[path = "runtime/demote.rs"]
+mod demote;
 #[path = "runtime/idle.rs"]
 mod idle;
 #[path = "runtime/park.rs"]
@@ -304,5 +308,57 @@ impl Idle {
     }
     pub fn is_sleeping(&self, idx: usize) -> bool {
         self.0.is_sleeping(idx)
+    }
+}
+
+/// A worker's thread slot for demotion (see `runtime/demote.rs`).
+pub struct ThreadSlot(demote::ThreadSlot<Baton>);
+
+impl Default for ThreadSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ThreadSlot {
+    pub fn new() -> Self {
+        ThreadSlot(demote::ThreadSlot::new())
+    }
+    pub fn enter(&self, tid: u32) {
+        self.0.enter(tid)
+    }
+    pub fn is_running(&self) -> bool {
+        self.0.is_running()
+    }
+    pub fn is_demoted(&self) -> bool {
+        self.0.is_demoted()
+    }
+    pub fn try_demote(&self, demote: impl FnOnce(u32) -> Option<Baton>) -> bool {
+        self.0.try_demote(demote)
+    }
+    pub fn vacate(&self) -> Option<Baton> {
+        self.0.vacate()
+    }
+}
+
+/// The hand-over from a demoted thread to its successor; `usize` stands for the worker.
+#[derive(Clone)]
+pub struct Baton(Arc<demote::Baton<usize>>);
+
+impl Default for Baton {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Baton {
+    pub fn new() -> Self {
+        Baton(Arc::new(demote::Baton::new()))
+    }
+    pub fn give(&self, worker: Option<usize>) {
+        self.0.give(worker)
+    }
+    pub fn wait(&self) -> Option<usize> {
+        self.0.wait()
     }
 }

@@ -243,7 +243,10 @@ pub(crate) fn thread_cpu_time(tid: u32) -> io::Result<std::time::Duration> {
     // SAFETY: `ts` is a valid, writable timespec for the call's duration; an unknown clock
     // id is an error (EINVAL), not UB.
     cvt(unsafe { libc::clock_gettime(clock, &mut ts) })?;
-    Ok(std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    Ok(std::time::Duration::new(
+        ts.tv_sec as u64,
+        ts.tv_nsec as u32,
+    ))
 }
 
 #[cfg(not(target_os = "linux"))]

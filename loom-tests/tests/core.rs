@@ -22,7 +22,7 @@ use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use weft::loom_models::{worker_queue, Idle, Owner, Parker, TestScheduler};
+use weft::loom_models::{worker_queue, Baton, Idle, Owner, Parker, TestScheduler, ThreadSlot};
 use weft::{JoinError, JoinHandle};
 
 // ---------------------------------------------------------------------------------------
@@ -1252,5 +1252,121 @@ fn shutdown_frees_tasks_awaiting_each_other() {
         sched.shutdown();
         assert_eq!(drops.get(), 2);
         assert_eq!(sched.num_alive(), 0);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Demotion of a stuck worker's thread (runtime/demote.rs)
+// ---------------------------------------------------------------------------------------
+
+/// What a rescuer's demotion leaves for the end of a model: the successor thread, which
+/// returns what its baton was given.
+type Successor = Arc<Mutex<Option<thread::JoinHandle<Option<usize>>>>>;
+
+/// The rescuer's side: demote the thread of `slot`, expected to have id 7. Inside the
+/// demotion it reads `gone` (what the owner writes once it has left) where the real code
+/// calls `clock_gettime` and `setpriority` on the thread's id, then starts the successor.
+fn demote_once(
+    slot: &ThreadSlot,
+    gone: &loom::cell::UnsafeCell<bool>,
+    successor: &Successor,
+) -> bool {
+    slot.try_demote(|tid| {
+        assert_eq!(tid, 7);
+        // SAFETY: loom checks this read against the owner's write after `vacate`: a read
+        // not ordered before that write fails the model (a syscall on a departed thread).
+        assert!(
+            !gone.with(|g| unsafe { *g }),
+            "demoting a thread that has left"
+        );
+        let baton = Baton::new();
+        let waiting = baton.clone();
+        *successor.lock().unwrap() = Some(thread::spawn(move || waiting.wait()));
+        Some(baton)
+    })
+}
+
+/// A rescuer demotes a running worker's thread while the thread ends a poll and then
+/// leaves. Checked: the rescuer never touches the thread's id after it left (loom cell);
+/// the successor never waits forever (loom deadlock check); the worker (42) ends up in
+/// exactly one place: still with the owner, or handed to the successor.
+#[test]
+fn demote_never_outlives_the_thread_and_hands_over_once() {
+    check(
+        "demote_never_outlives_the_thread_and_hands_over_once",
+        || {
+            let slot = Arc::new(ThreadSlot::new());
+            let gone = Arc::new(loom::cell::UnsafeCell::new(false));
+            let successor: Successor = Arc::new(Mutex::new(None));
+            slot.enter(7);
+            let rescuer = {
+                let (slot, gone, successor) = (slot.clone(), gone.clone(), successor.clone());
+                thread::spawn(move || demote_once(&slot, &gone, &successor))
+            };
+
+            // The owner: after a poll, then leaving (as `run_task` and `run_worker` do).
+            let mut worker = Some(42usize);
+            if slot.is_demoted() {
+                match slot.vacate() {
+                    Some(baton) => baton.give(worker.take()),
+                    None => slot.enter(7),
+                }
+            }
+            if let Some(unneeded) = slot.vacate() {
+                unneeded.give(None);
+            }
+            // SAFETY: see `demote_once`.
+            gone.with_mut(|g| unsafe { *g = true });
+
+            let demoted = rescuer.join().unwrap();
+            let handed = successor.lock().unwrap().take().map(|s| s.join().unwrap());
+            assert_eq!(
+                demoted,
+                handed.is_some(),
+                "a successor exactly when demoted"
+            );
+            match handed {
+                Some(Some(w)) => assert_eq!((w, worker), (42, None)),
+                Some(None) | None => assert_eq!(worker, Some(42)),
+            }
+            assert!(!slot.is_running() && !slot.is_demoted());
+        },
+    );
+}
+
+/// Two rescuers (the watcher and a running worker's maintenance) find the same thread
+/// stuck: at most one demotes it, so at most one successor exists, and the owner's
+/// departure releases it.
+#[test]
+fn demote_by_two_rescuers_spawns_one_successor() {
+    check("demote_by_two_rescuers_spawns_one_successor", || {
+        let slot = Arc::new(ThreadSlot::new());
+        let gone = Arc::new(loom::cell::UnsafeCell::new(false));
+        let successor: Successor = Arc::new(Mutex::new(None));
+        slot.enter(7);
+        let rescuers: Vec<_> = (0..2)
+            .map(|_| {
+                let (slot, gone, successor) = (slot.clone(), gone.clone(), successor.clone());
+                thread::spawn(move || demote_once(&slot, &gone, &successor))
+            })
+            .collect();
+        if let Some(unneeded) = slot.vacate() {
+            unneeded.give(None);
+        }
+        // SAFETY: see `demote_once`.
+        gone.with_mut(|g| unsafe { *g = true });
+        let demotions = rescuers
+            .into_iter()
+            .map(|r| r.join().unwrap())
+            .filter(|&d| d)
+            .count();
+        assert!(demotions <= 1);
+        let handed = successor.lock().unwrap().take().map(|s| s.join().unwrap());
+        assert_eq!(handed.is_some(), demotions == 1);
+        assert_eq!(
+            handed.flatten(),
+            None,
+            "the owner left: nothing to hand over"
+        );
     });
 }

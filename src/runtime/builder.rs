@@ -4,11 +4,11 @@ use std::io;
 use std::time::Duration;
 
 use super::blocking::BlockingPool;
+use super::demote::ThreadSlot;
 use super::metrics::WorkerMetrics;
 use super::park::Parker;
 use super::queue::{Deque, LifoSlot};
 use super::shared::{Config, Remote, Shared};
-use super::demote::ThreadSlot;
 use super::{Handle, Runtime, ThreadGroup, WorkerStart, DEMOTED_NICE};
 use crate::driver::{Clock, Driver, DriverBlocker};
 use crate::loom::{Arc, AtomicU64, Mutex};
