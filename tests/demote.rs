@@ -1,0 +1,291 @@
+//! Demotion of a worker thread stuck in one long poll (`Builder::demote_stuck_workers`):
+//! the stuck thread's nice value goes to 19, and when its poll returns a fresh thread
+//! takes the worker over. Checked from inside the tasks (their own thread's id and nice
+//! value) and from outside (metrics, the process's thread list). Time appears only as a
+//! guard against hangs: every wait is "until it happens, or fail after a long bound".
+
+#![cfg(target_os = "linux")]
+
+mod util;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use util::serial;
+use weft::{Builder, Runtime};
+
+/// How long a test waits for something that should take milliseconds.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn tid() -> u32 {
+    // SAFETY: `gettid` takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+fn nice() -> i32 {
+    // SAFETY: plain integer arguments; `who == 0` is the calling thread on Linux.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn thread_exists(tid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/self/task/{tid}")).exists()
+}
+
+/// This process's threads whose name starts with `prefix` (each test's runtime has its
+/// own; the test harness's threads come and go).
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// Waits (bounded) until `cond` holds.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < PATIENCE, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Demotion needs a base nice value below 19 (a suite run under `nice -n 19` has none).
+fn demotion_possible() -> bool {
+    let base = nice();
+    if base >= 19 {
+        eprintln!("skipped: this process already runs at nice {base}");
+        return false;
+    }
+    true
+}
+
+fn rt(workers: usize, name: &str) -> Runtime {
+    Builder::multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .build()
+        .unwrap()
+}
+
+/// Spins without yielding until this thread is demoted; returns its id.
+fn spin_until_demoted() -> u32 {
+    let start = Instant::now();
+    while nice() != 19 {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "a spinning task was never demoted"
+        );
+        std::hint::spin_loop();
+    }
+    tid()
+}
+
+/// Spins without yielding until this thread has used `cpu` of CPU time.
+fn spin_for_cpu(cpu: Duration) {
+    let until = thread_cpu() + cpu;
+    let start = Instant::now();
+    while thread_cpu() < until {
+        assert!(start.elapsed() < PATIENCE, "no CPU time for the spin");
+        std::hint::spin_loop();
+    }
+}
+
+fn demotions(rt: &Runtime) -> u64 {
+    let m = rt.metrics();
+    (0..m.num_workers())
+        .map(|i| m.worker_demotion_count(i))
+        .sum()
+}
+
+#[test]
+fn a_spinning_task_is_demoted_and_its_worker_moves_to_a_fresh_thread() {
+    let _serial = serial();
+    if !demotion_possible() {
+        return;
+    }
+    let base = nice();
+    let rt = rt(2, "dm");
+    let stuck = rt.block_on(async { weft::spawn(async { spin_until_demoted() }).await.unwrap() });
+    eventually("the demotion is counted", || demotions(&rt) >= 1);
+    eventually("the demoted thread exits", || !thread_exists(stuck));
+
+    // Every task from now on runs at the base priority, on named worker threads, never on
+    // the demoted one.
+    let seen = rt.block_on(async {
+        let handles: Vec<_> = (0..200)
+            .map(|_| {
+                weft::spawn(async {
+                    weft::yield_now().await;
+                    let name = std::thread::current().name().map(str::to_owned);
+                    (tid(), nice(), name)
+                })
+            })
+            .collect();
+        weft::join_all(handles).await
+    });
+    for r in seen {
+        let (t, n, name) = r.unwrap();
+        assert_ne!(t, stuck);
+        assert_eq!(n, base);
+        let name = name.unwrap();
+        assert!(name.starts_with("dm-worker-"), "thread name {name}");
+    }
+}
+
+#[test]
+fn repeated_demotions_leave_no_thread_behind() {
+    let _serial = serial();
+    if !demotion_possible() {
+        return;
+    }
+    let rt = rt(2, "dm-many");
+    for round in 0..10 {
+        let stuck = rt.block_on(async {
+            // A sleeper keeps a timer on the runtime; the spinner hogs a worker.
+            let sleeper = weft::spawn(weft::time::sleep(Duration::from_millis(5)));
+            let stuck = weft::spawn(async { spin_until_demoted() }).await.unwrap();
+            sleeper.await.unwrap();
+            stuck
+        });
+        eventually(&format!("round {round}: the demoted thread exits"), || {
+            !thread_exists(stuck)
+        });
+    }
+    assert!(demotions(&rt) >= 10);
+    drop(rt);
+    eventually("every thread of the runtime exits", || {
+        threads_named("dm-many") == 0
+    });
+}
+
+#[test]
+fn a_worker_with_local_tasks_is_never_demoted() {
+    let _serial = serial();
+    if !demotion_possible() {
+        return;
+    }
+    let base = nice();
+    let rt = rt(2, "dm-local");
+    let (thread_before, nice_after, thread_after) = rt.block_on(async {
+        weft::spawn(async {
+            // A local task that stays alive pins this thread.
+            let (tx, rx) = weft::sync::oneshot::channel::<()>();
+            let local = weft::spawn_local(async move {
+                let _ = rx.await;
+            });
+            let before = tid();
+            spin_for_cpu(Duration::from_millis(50));
+            let after = (nice(), tid());
+            drop(tx);
+            local.await.unwrap();
+            (before, after.0, after.1)
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(nice_after, base);
+    assert_eq!(thread_before, thread_after);
+    assert_eq!(demotions(&rt), 0);
+}
+
+#[test]
+fn demotion_can_be_turned_off() {
+    let _serial = serial();
+    let base = nice();
+    let rt = Builder::multi_thread()
+        .worker_threads(2)
+        .demote_stuck_workers(false)
+        .build()
+        .unwrap();
+    let nice_after = rt.block_on(async {
+        weft::spawn(async {
+            spin_for_cpu(Duration::from_millis(50));
+            nice()
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(nice_after, base);
+    assert_eq!(demotions(&rt), 0);
+}
+
+#[test]
+fn shutdown_while_a_demoted_task_still_spins() {
+    let _serial = serial();
+    if !demotion_possible() {
+        return;
+    }
+    let rt = rt(2, "dm-shut");
+    let release = Arc::new(AtomicBool::new(false));
+    let (demoted_tx, demoted_rx) = mpsc::channel();
+    let stuck = {
+        let release = release.clone();
+        rt.spawn(async move {
+            let stuck = spin_until_demoted();
+            demoted_tx.send(stuck).unwrap();
+            while !release.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let stuck_tid = demoted_rx.recv_timeout(PATIENCE).unwrap();
+    // The demoted thread is still in its poll: shutdown gives up waiting for it...
+    rt.shutdown_timeout(Duration::from_millis(20));
+    drop(stuck);
+    // ...and when the poll returns, the thread and its waiting successor both exit.
+    release.store(true, Ordering::Release);
+    eventually("the demoted thread exits", || !thread_exists(stuck_tid));
+    eventually("every thread of the runtime exits", || {
+        threads_named("dm-shut") == 0
+    });
+}
+
+#[test]
+fn a_runtime_stays_correct_across_demotions_under_load() {
+    let _serial = serial();
+    if !demotion_possible() {
+        return;
+    }
+    let rt = rt(3, "dm-load");
+    let total = rt.block_on(async {
+        let counter = Arc::new(weft::sync::Mutex::new(0u64));
+        let mut handles = Vec::new();
+        // Hogs that get demoted, between ordinary tasks that lock, sleep and yield. Fewer
+        // hogs than workers: a rescuer is a worker that is not stuck itself.
+        for _ in 0..2 {
+            handles.push(weft::spawn(async {
+                spin_until_demoted();
+            }));
+        }
+        for i in 0..2_000u64 {
+            let counter = counter.clone();
+            handles.push(weft::spawn(async move {
+                if i % 50 == 0 {
+                    weft::time::sleep(Duration::from_millis(1)).await;
+                }
+                *counter.lock().await += 1;
+                weft::yield_now().await;
+            }));
+        }
+        for h in weft::join_all(handles).await {
+            h.unwrap();
+        }
+        let n = *counter.lock().await;
+        n
+    });
+    assert_eq!(total, 2_000);
+    assert!(demotions(&rt) >= 1);
+}
