@@ -289,3 +289,36 @@ fn a_runtime_stays_correct_across_demotions_under_load() {
     assert_eq!(total, 2_000);
     assert!(demotions(&rt) >= 1);
 }
+
+#[test]
+fn a_blocking_thread_started_by_a_demoted_poll_leaves_the_pool_after_its_job() {
+    let _serial = serial();
+    if !demotion_possible() {
+        return;
+    }
+    let base = nice();
+    // A keep-alive longer than the test's patience: only leaving on purpose passes.
+    let rt = Builder::multi_thread()
+        .worker_threads(2)
+        .thread_name("dm-block")
+        .thread_keep_alive(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let (inherited, pool_tid) = rt.block_on(async {
+        weft::spawn(async {
+            spin_until_demoted();
+            // Still inside the demoted poll: the pool's first thread starts from here.
+            let job = weft::spawn_blocking(|| (nice(), tid()));
+            job.await.unwrap()
+        })
+        .await
+        .unwrap()
+    });
+    // Linux hands a new thread its creator's nice value, and it cannot be lowered again...
+    assert_eq!(inherited, 19);
+    // ...so that thread leaves instead of idling in the pool, and the next job gets a thread
+    // at the base priority.
+    eventually("the demoted blocking thread exits", || !thread_exists(pool_tid));
+    let later = rt.block_on(async { weft::spawn_blocking(nice).await.unwrap() });
+    assert_eq!(later, base);
+}

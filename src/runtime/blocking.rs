@@ -167,6 +167,13 @@ impl PoolInner {
     }
 
     fn run_thread(self: Arc<Self>, handle: Handle) {
+        // Started from a worker thread demoted in a long poll (`demote.rs`), this thread
+        // inherited its nice value and cannot lower it: it runs what is queued, then
+        // leaves instead of serving the pool at that priority.
+        let born_demoted =
+            handle.shared.config.demote_from_nice.is_some_and(|base| {
+                crate::sys::current_thread_nice().is_ok_and(|nice| nice > base)
+            });
         let cx = context::Context {
             handle,
             worker: None,
@@ -181,7 +188,7 @@ impl PoolInner {
                 st = self.state.lock();
                 continue;
             }
-            if st.shutdown {
+            if st.shutdown || born_demoted {
                 break;
             }
             st.idle += 1;

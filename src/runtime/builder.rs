@@ -11,7 +11,7 @@ use super::queue::{Deque, LifoSlot};
 use super::shared::{Config, Remote, Shared};
 use super::{Handle, Runtime, ThreadGroup, WorkerStart, DEMOTED_NICE};
 use crate::driver::{Clock, Driver, DriverBlocker};
-use crate::loom::{Arc, AtomicU64, Mutex};
+use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Flavor {
@@ -200,6 +200,7 @@ impl Builder {
                 tick: AtomicU64::new(0),
                 metrics: WorkerMetrics::default(),
                 thread: ThreadSlot::new(),
+                in_poll: AtomicBool::new(false),
                 home: Mutex::new(None),
                 core: (!cores.is_empty()).then(|| cores[i % cores.len()]),
             });

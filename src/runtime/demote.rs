@@ -26,7 +26,7 @@
 //! poll being demoted, the thread gives the successor nothing, tries to restore its
 //! priority, and runs on (demoted where that fails) until a later demotion can retire it.
 
-use crate::loom::{AtomicU32, Condvar, Mutex, Ordering};
+use crate::loom::{Arc, AtomicU32, Condvar, Mutex, Ordering};
 
 /// A thread runs the worker; a rescuer may demote it.
 const RUNNING: u32 = 0;
@@ -90,7 +90,17 @@ impl<B> ThreadSlot<B> {
         {
             return false;
         }
+        // Should `demote` panic, the thread must not stay `DEMOTING` (its owner would
+        // wait for ever in `vacate`).
+        struct Undo<'a>(&'a AtomicU32);
+        impl Drop for Undo<'_> {
+            fn drop(&mut self) {
+                self.0.store(RUNNING, Ordering::Release);
+            }
+        }
+        let undo = Undo(&self.state);
         let baton = demote(self.tid.load(Ordering::Relaxed));
+        std::mem::forget(undo);
         let demoted = baton.is_some();
         if demoted {
             *self.successor.lock() = baton;
@@ -179,5 +189,30 @@ impl<T> Baton<T> {
                 Handover::Taken => return None,
             }
         }
+    }
+}
+
+/// The demoted side's end of a [`Baton`]: handing over consumes it, and dropping it unused
+/// (a failed demotion, a panic, a thread that keeps its worker) releases the successor
+/// with nothing, so no successor ever waits for ever.
+pub(crate) struct Handoff<T>(Arc<Baton<T>>);
+
+impl<T> Handoff<T> {
+    /// A new baton: the handoff for the demoted side, the `Arc` for the successor.
+    pub(crate) fn new() -> (Handoff<T>, Arc<Baton<T>>) {
+        let baton = Arc::new(Baton::new());
+        (Handoff(baton.clone()), baton)
+    }
+
+    /// Hands `worker` to the successor.
+    pub(crate) fn give(self, worker: T) {
+        self.0.give(Some(worker));
+    }
+}
+
+impl<T> Drop for Handoff<T> {
+    fn drop(&mut self) {
+        // A no-op after `give`: only the first hand-over counts.
+        self.0.give(None);
     }
 }

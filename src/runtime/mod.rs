@@ -294,6 +294,7 @@ fn run_worker(worker: WorkerLocal) {
     worker.set_thread_id(tid);
     *remote.home.lock() = Some(home.clone());
     remote.thread.enter(tid);
+    let leave = LeaveSlot(remote);
     let cx = context::Context {
         handle: Handle {
             shared: shared.clone(),
@@ -305,23 +306,33 @@ fn run_worker(worker: WorkerLocal) {
     let none: Option<(std::pin::Pin<&mut std::future::Pending<()>>, _)> = None;
     worker.run_until(none, Some(&home));
     let successor = worker.take_successor();
-    // Not demotable from here on; a demotion that raced the last poll gets nothing.
-    if let Some(unneeded) = remote.thread.vacate() {
-        unneeded.give(None);
-    }
-    *remote.home.lock() = None;
+    // Before any hand-over: the successor enters the slot as soon as it has the worker.
+    drop(leave);
     home.shutdown();
     match successor {
         // `home` had no tasks (checked after the demoted poll): nothing is left behind.
         // The context points at `worker` on this stack: leave it before the move.
-        Some(baton) => {
+        Some(handoff) => {
             drop(guard);
-            baton.give(Some(worker));
+            handoff.give(worker);
         }
         None => {
             worker.drain();
             drop(guard);
         }
+    }
+}
+
+/// Leaves a worker's thread slot when its thread stops running the worker, normally or by
+/// a panic escaping the loop: no rescuer may touch the thread's id afterwards (the kernel
+/// reuses ids), and a successor spawned for a demotion that raced the end is released.
+struct LeaveSlot<'a>(&'a shared::Remote);
+
+impl Drop for LeaveSlot<'_> {
+    fn drop(&mut self) {
+        // A successor spawned for a demotion that raced the end is sent away by the drop.
+        drop(self.0.thread.vacate());
+        *self.0.home.lock() = None;
     }
 }
 

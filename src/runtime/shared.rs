@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 
 use super::blocking::BlockingPool;
 use super::context;
-use super::demote::{Baton, ThreadSlot};
+use super::demote::{Handoff, ThreadSlot};
 use super::idle::Idle;
 use super::local::LocalHome;
 use super::metrics::WorkerMetrics;
@@ -55,10 +55,14 @@ pub(crate) struct Remote {
     pub(crate) tick: AtomicU64,
     pub(crate) metrics: WorkerMetrics,
     /// The OS thread running this worker, for demotion (`demote.rs`).
-    pub(crate) thread: ThreadSlot<Arc<Baton<WorkerLocal>>>,
+    pub(crate) thread: ThreadSlot<Handoff<WorkerLocal>>,
     /// The running thread's local home: a rescuer does not demote a thread that has
     /// `spawn_local` tasks alive.
     pub(crate) home: Mutex<Option<Arc<LocalHome>>>,
+    /// True while this worker's thread is inside a task poll (Relaxed, written by the
+    /// owner around each poll): only a thread stuck in a poll is demoted, not one that
+    /// watches, parks or turns a driver.
+    pub(crate) in_poll: AtomicBool,
     /// The core this worker's threads are pinned to (`Builder::pin_to_cores`).
     pub(crate) core: Option<core_affinity::CoreId>,
 }
@@ -78,6 +82,9 @@ pub(crate) struct Shared {
     pub(crate) threads: ThreadGroup,
     /// Prefix of thread names (`Builder::thread_name`).
     pub(crate) thread_name: String,
+    /// Set when a demotion failed (no thread to spawn, `setpriority` refused): demotion
+    /// stays off rather than retrying every rescue round.
+    pub(crate) demotion_failed: AtomicBool,
 }
 
 impl Shared {
@@ -102,6 +109,7 @@ impl Shared {
             idle_core: Mutex::new(idle_core),
             threads,
             thread_name,
+            demotion_failed: AtomicBool::new(false),
         }
     }
 

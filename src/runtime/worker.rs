@@ -48,7 +48,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::block_on::MainWake;
-use super::demote::Baton;
+use super::demote::Handoff;
 use super::local::LocalHome;
 use super::queue::{steal_retrying, Deque};
 use super::shared::{Remote, Shared, SharedTask, Submit};
@@ -102,7 +102,7 @@ pub(crate) struct WorkerLocal {
     thread_id: Cell<u32>,
     /// Set after a poll during which this thread was demoted: `run_until` returns and the
     /// thread hands this worker to the successor waiting on the baton.
-    successor: RefCell<Option<Arc<Baton<WorkerLocal>>>>,
+    successor: RefCell<Option<Handoff<WorkerLocal>>>,
     retiring: Cell<bool>,
     /// For demotion: per peer, the tick it was found stuck at and its thread's CPU time
     /// then.
@@ -142,7 +142,7 @@ impl WorkerLocal {
     }
 
     /// The successor to hand this worker to, if this thread was demoted and retires.
-    pub(crate) fn take_successor(&self) -> Option<Arc<Baton<WorkerLocal>>> {
+    pub(crate) fn take_successor(&self) -> Option<Handoff<WorkerLocal>> {
         self.retiring.set(false);
         self.successor.borrow_mut().take()
     }
@@ -302,11 +302,15 @@ impl WorkerLocal {
             // Last searcher found work: there may be more, so hand the search on.
             self.shared.notify_one();
         }
-        self.remote().metrics.inc_polls();
+        let remote = self.remote();
+        remote.metrics.inc_polls();
+        // Relaxed: a hint for demotion, which re-checks under its own protocol.
+        remote.in_poll.store(true, Ordering::Relaxed);
         crate::coop::with_budget(|| match task {
             Runnable::Shared(t) => t.run(),
             Runnable::Local(t) => t.run(),
         });
+        remote.in_poll.store(false, Ordering::Relaxed);
         if self.remote().thread.is_demoted() {
             self.after_demotion(home);
         }
@@ -319,7 +323,7 @@ impl WorkerLocal {
     fn after_demotion(&self, home: Option<&LocalHome>) {
         let thread = &self.remote().thread;
         let tid = self.thread_id.get();
-        let Some(baton) = thread.vacate() else {
+        let Some(handoff) = thread.vacate() else {
             // The rescuer gave up: nothing changed.
             thread.enter(tid);
             return;
@@ -327,7 +331,7 @@ impl WorkerLocal {
         self.remote().metrics.inc_demotions();
         if home.is_some_and(LocalHome::has_tasks) {
             // A `spawn_local` during the demoted poll: those tasks can only run here.
-            baton.give(None);
+            drop(handoff);
             if let Some(base) = self.shared.config.demote_from_nice {
                 // Works only with privileges; otherwise this thread runs on demoted until
                 // a later demotion finds its local tasks gone and retires it.
@@ -336,7 +340,7 @@ impl WorkerLocal {
             thread.enter(tid);
             return;
         }
-        *self.successor.borrow_mut() = Some(baton);
+        *self.successor.borrow_mut() = Some(handoff);
         self.retiring.set(true);
     }
 
@@ -538,14 +542,21 @@ impl WorkerLocal {
             return;
         };
         let peer = &self.shared.remotes[i];
-        if !peer.thread.is_running() {
+        let mut marks = self.stuck_cpu.borrow_mut();
+        let (at_tick, cpu_then) = &mut marks[i];
+        // Only a thread inside a task poll counts (a peer watching or turning a driver
+        // has a still tick too); the mark is taken in that poll, so the CPU time measured
+        // is the poll's own.
+        if !peer.in_poll.load(Ordering::Relaxed)
+            || !peer.thread.is_running()
+            || self.shared.demotion_failed.load(Ordering::Relaxed)
+        {
+            *at_tick = u64::MAX;
             return;
         }
         peer.thread.try_demote(|tid| {
             // Read while the thread cannot leave (a dead thread's id may be reused).
             let cpu = crate::sys::thread_cpu_time(tid).ok()?;
-            let mut marks = self.stuck_cpu.borrow_mut();
-            let (at_tick, cpu_then) = &mut marks[i];
             if *at_tick != tick {
                 *at_tick = tick;
                 *cpu_then = cpu;
@@ -554,7 +565,7 @@ impl WorkerLocal {
             if cpu.saturating_sub(*cpu_then) < DEMOTE_AFTER_CPU {
                 return None;
             }
-            drop(marks);
+            *at_tick = u64::MAX;
             if peer.home.lock().as_ref().is_some_and(|h| h.has_tasks()) {
                 return None;
             }
@@ -563,14 +574,20 @@ impl WorkerLocal {
             if crate::sys::current_thread_nice().ok()? != base {
                 return None;
             }
-            let baton = Arc::new(Baton::new());
-            let start = super::WorkerStart::Successor(baton.clone());
-            super::start_worker_thread(&self.shared, i, start).ok()?;
-            if crate::sys::set_thread_nice(tid, super::DEMOTED_NICE).is_err() {
-                baton.give(None);
-                return None;
+            let failed = || {
+                self.shared.demotion_failed.store(true, Ordering::Relaxed);
+                None
+            };
+            let (handoff, baton) = Handoff::new();
+            let start = super::WorkerStart::Successor(baton);
+            if super::start_worker_thread(&self.shared, i, start).is_err() {
+                return failed();
             }
-            Some(baton)
+            if crate::sys::set_thread_nice(tid, super::DEMOTED_NICE).is_err() {
+                // Dropping `handoff` sends the successor away.
+                return failed();
+            }
+            Some(handoff)
         });
     }
 
