@@ -1,5 +1,7 @@
 //! A tour of weft's scheduler: spawns work from inside and outside the runtime, lets
-//! workers steal it, pins a `!Send` task to one worker, and prints the per-worker metrics.
+//! workers steal it, pins a `!Send` task to one worker, lets a task hog a worker (its
+//! thread is demoted and replaced while timers keep firing), and prints the per-worker
+//! metrics.
 //!
 //! Run with `cargo run --release --example scheduler_tour`.
 
@@ -86,6 +88,31 @@ fn main() -> std::io::Result<()> {
         for _ in 0..100 {
             weft::yield_now().await;
         }
+
+        // 5. A task that computes for 50 ms without an `.await` holds its worker. Peers
+        //    serve the rest meanwhile (the ticker below keeps its 1 ms beat), and the hog's
+        //    thread is demoted: its OS priority drops, and a fresh thread takes the worker
+        //    over when the poll returns (see `Builder::demote_stuck_workers`).
+        let ticker = weft::spawn(async {
+            let mut late = Duration::ZERO;
+            for _ in 0..50 {
+                let asked = Instant::now();
+                weft::time::sleep(Duration::from_millis(1)).await;
+                late = late.max(asked.elapsed().saturating_sub(Duration::from_millis(1)));
+            }
+            late
+        });
+        let hog = weft::spawn(async {
+            let start = Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_millis(50) {
+                x = x.wrapping_add(busy_work(1_000));
+            }
+            x
+        });
+        checksum.fetch_add(hog.await.expect("hog failed"), Ordering::Relaxed);
+        let late = ticker.await.expect("ticker failed");
+        println!("while a task hogged a worker for 50 ms, a 1 ms ticker was at most {late:?} late");
     });
 
     println!(
@@ -95,18 +122,19 @@ fn main() -> std::io::Result<()> {
     );
     let m = rt.metrics();
     println!(
-        "{:>7} {:>8} {:>8} {:>8} {:>6} {:>9}",
-        "worker", "polls", "stolen", "parks", "queue", "io_events"
+        "{:>7} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9}",
+        "worker", "polls", "stolen", "parks", "queue", "io_events", "demotions"
     );
     for i in 0..m.num_workers() {
         println!(
-            "{:>7} {:>8} {:>8} {:>8} {:>6} {:>9}",
+            "{:>7} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9}",
             i,
             m.worker_poll_count(i),
             m.worker_steal_count(i),
             m.worker_park_count(i),
             m.worker_local_queue_depth(i),
-            m.worker_io_events(i)
+            m.worker_io_events(i),
+            m.worker_demotion_count(i)
         );
     }
     println!(

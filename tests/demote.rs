@@ -318,7 +318,9 @@ fn a_blocking_thread_started_by_a_demoted_poll_leaves_the_pool_after_its_job() {
     assert_eq!(inherited, 19);
     // ...so that thread leaves instead of idling in the pool, and the next job gets a thread
     // at the base priority.
-    eventually("the demoted blocking thread exits", || !thread_exists(pool_tid));
+    eventually("the demoted blocking thread exits", || {
+        !thread_exists(pool_tid)
+    });
     let later = rt.block_on(async { weft::spawn_blocking(nice).await.unwrap() });
     assert_eq!(later, base);
 }

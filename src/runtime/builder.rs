@@ -119,13 +119,30 @@ impl Builder {
         self
     }
 
-    /// Whether a worker thread stuck in one poll for more than 2 ms is demoted (default
-    /// true; multi-thread only, Linux only). Peers serve a stuck worker's queue, sockets
-    /// and timers either way; demotion also takes the CPU from it: its thread's nice value
-    /// goes to 19, so the kernel runs the long poll only on a core with nothing better to
-    /// do, and when the poll returns a fresh thread at normal priority takes the worker
-    /// over (an unprivileged thread cannot lower its nice value again). A worker whose
-    /// thread has `spawn_local` tasks alive is never demoted.
+    /// Whether the thread of a worker stuck in one long task poll is demoted (default true;
+    /// multi-thread, Linux). Peers serve a stuck worker's queue, sockets and timers either
+    /// way; demotion also takes the CPU from it. Once a peer has found the worker stuck in
+    /// a poll and its thread has then used 1 ms more of CPU time in that poll, the peer
+    /// raises the thread's nice value to 19: the kernel preempts the long poll whenever a
+    /// normal-priority thread wants its core (with one such thread on the core, nice 19
+    /// gets about 1.5% of it; with an idle core, all of it). An unprivileged thread cannot
+    /// lower its nice value again, so when the poll returns a fresh thread at normal
+    /// priority, started by the peer beforehand, takes the worker over and the demoted
+    /// thread exits. [`RuntimeMetrics::worker_demotion_count`](crate::RuntimeMetrics::worker_demotion_count)
+    /// counts demotions.
+    ///
+    /// Limits and effects:
+    /// - A thread with `spawn_local` tasks alive is not demoted (they can only run on it).
+    ///   One that starts a local task during the demoted poll itself keeps its worker and
+    ///   stays at nice 19 (unless privileged to restore it) until a later long poll finds
+    ///   its local tasks gone.
+    /// - Threads and child processes that the task starts during the rest of the demoted
+    ///   poll inherit nice 19 (Linux copies it); a blocking-pool thread started so runs
+    ///   what is queued and then leaves the pool instead of idling at that priority.
+    /// - Demotion needs a peer that is not stuck itself, and is given up for good if the
+    ///   OS refuses it once (a thread spawn or `setpriority` fails).
+    /// - The worker's `thread_local!` values do not follow it to the new thread (tasks may
+    ///   move between workers anyway).
     ///
     /// Turn it off if long polls are the work itself (a CPU-bound computation on a
     /// loaded machine gets only spare CPU while demoted); better still, move such work to

@@ -4,8 +4,11 @@
 //! `worker.rs`). What they cannot give back is the CPU time the stuck thread itself takes:
 //! on a machine with as many busy threads as cores, a task that spins without yielding
 //! takes a whole thread's share from everything else, the tasks peers rescued included.
-//! So a rescuer also lowers the stuck thread's OS priority (nice 19). The kernel then runs
-//! the spinning poll only when a core has nothing better to do.
+//! So a rescuer also lowers the stuck thread's OS priority (nice 19): the kernel then
+//! preempts the spinning poll whenever a normal-priority thread wants the core (nice 19
+//! weighs 15 against nice 0's 1024), and lets it run on what is left. The trigger is CPU
+//! time burnt inside one task poll (`worker.rs`, `maybe_demote`), not wall time: a worker
+//! the kernel merely preempted is not punished for it.
 //!
 //! Raising a nice value needs no privilege; lowering it again does (`CAP_SYS_NICE`, or an
 //! `RLIMIT_NICE` most systems do not grant). So a demoted thread is never restored: when

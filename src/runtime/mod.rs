@@ -4,13 +4,16 @@
 //! `builder` (configuration), `shared` (state all workers see, scheduling of `Send` tasks),
 //! `worker` (the run loop, stealing, parking, the watcher), `queue` (deques, LIFO slot,
 //! injector), `idle` (who sleeps, who searches, who watches), `park` (the parker protocol),
-//! `local` (homes of `spawn_local` tasks), `block_on`, `blocking` (the blocking pool),
+//! `local` (homes of `spawn_local` tasks), `demote` (demoting a stuck worker's thread),
+//! `block_on`, `blocking` (the blocking pool),
 //! `context` (the thread-local current runtime), `metrics`.
 //!
 //! Shutdown protocol (`Runtime` drop or `shutdown_timeout`):
 //! 1. Set the shutdown flag and unpark every worker.
 //! 2. Each worker leaves its loop at the next tick, shuts down its local home (cancelling
-//!    its `!Send` tasks on their own thread), drops its queued references, and exits.
+//!    its `!Send` tasks on their own thread), drops its queued references, and exits. A
+//!    successor thread waiting for a demoted worker (`demote.rs`) gets it when the demoted
+//!    poll returns, or is dismissed, and exits the same way.
 //! 3. Wait for the workers (up to the timeout, if one was given).
 //! 4. Close the owned-task list and cancel every `Send` task still in it (a task still
 //!    running on a worker that did not stop in time is only marked; it cancels itself when
