@@ -200,34 +200,12 @@ pub(crate) fn read_blocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<us
     }
 }
 
-/// The kernel's id of the calling thread (what `setpriority` takes to name one thread).
+/// The kernel's id of the calling thread (what `sched_setscheduler` and thread CPU clocks take to name one thread).
 #[cfg(target_os = "linux")]
 pub(crate) fn current_thread_id() -> u32 {
     // SAFETY: `gettid` takes no arguments and cannot fail.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) };
     tid as u32
-}
-
-/// The calling thread's nice value.
-#[cfg(target_os = "linux")]
-pub(crate) fn current_thread_nice() -> io::Result<i32> {
-    // -1 is also a valid nice value: only a changed errno tells an error apart.
-    set_errno(0);
-    // SAFETY: plain integer arguments; `who == 0` names the calling thread on Linux.
-    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-    if nice == -1 && errno() != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(nice)
-}
-
-/// Sets the nice value of thread `tid` of this process (Linux keeps one per thread).
-/// Raising it needs no privilege; lowering it again does (`CAP_SYS_NICE` or
-/// `RLIMIT_NICE`), which is why a demoted worker thread is replaced, not restored.
-#[cfg(target_os = "linux")]
-pub(crate) fn set_thread_nice(tid: u32, nice: i32) -> io::Result<()> {
-    // SAFETY: plain integer arguments; an unknown `tid` is an error (ESRCH), not UB.
-    cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) }).map(drop)
 }
 
 /// CPU time thread `tid` of this process has used. Linux names a thread's CPU clock by
@@ -254,17 +232,51 @@ pub(crate) fn thread_cpu_time(_tid: u32) -> io::Result<std::time::Duration> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// Moves thread `tid` of this process to `SCHED_IDLE`: it runs only when its core has
+/// nothing else to run (a waking normal thread preempts it at once, and wake-up placement
+/// counts its core as idle). Needs no privilege; leaving `SCHED_IDLE` does.
+#[cfg(target_os = "linux")]
+pub(crate) fn set_thread_sched_idle(tid: u32) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid `sched_param` for the call's duration; an unknown `tid` is
+    // an error (ESRCH), not UB.
+    cvt(unsafe { libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &param) }).map(drop)
+}
+
+/// Moves thread `tid` of this process back to `SCHED_OTHER` (nice value kept). Succeeds
+/// only with `CAP_SYS_NICE` or a permissive `RLIMIT_NICE`.
+#[cfg(target_os = "linux")]
+pub(crate) fn set_thread_sched_normal(tid: u32) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: as in `set_thread_sched_idle`.
+    cvt(unsafe { libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_OTHER, &param) })
+        .map(drop)
+}
+
+/// True if the calling thread runs under `SCHED_IDLE`.
+#[cfg(target_os = "linux")]
+pub(crate) fn current_thread_is_sched_idle() -> io::Result<bool> {
+    // SAFETY: no pointers; `0` names the calling thread.
+    let policy = cvt(unsafe { libc::sched_getscheduler(0) })?;
+    Ok(policy == libc::SCHED_IDLE)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn set_thread_sched_idle(_tid: u32) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn set_thread_sched_normal(_tid: u32) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn current_thread_is_sched_idle() -> io::Result<bool> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn current_thread_id() -> u32 {
     0
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn current_thread_nice() -> io::Result<i32> {
-    Err(io::ErrorKind::Unsupported.into())
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn set_thread_nice(_tid: u32, _nice: i32) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
 }

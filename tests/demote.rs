@@ -1,7 +1,7 @@
 //! Demotion of a worker thread stuck in one long poll (`Builder::demote_stuck_workers`):
-//! the stuck thread's nice value goes to 19, and when its poll returns a fresh thread
-//! takes the worker over. Checked from inside the tasks (their own thread's id and nice
-//! value) and from outside (metrics, the process's thread list). Time appears only as a
+//! the stuck thread moves to `SCHED_IDLE`, and when its poll returns a fresh thread takes
+//! the worker over. Checked from inside the tasks (their own thread's id and scheduling
+//! policy) and from outside (metrics, the process's thread list). Time appears only as a
 //! guard against hangs: every wait is "until it happens, or fail after a long bound".
 
 #![cfg(target_os = "linux")]
@@ -23,9 +23,10 @@ fn tid() -> u32 {
     unsafe { libc::syscall(libc::SYS_gettid) as u32 }
 }
 
-fn nice() -> i32 {
-    // SAFETY: plain integer arguments; `who == 0` is the calling thread on Linux.
-    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+/// The calling thread's scheduling policy (`SCHED_OTHER`, `SCHED_IDLE`, ...).
+fn policy() -> i32 {
+    // SAFETY: no pointers; `0` names the calling thread.
+    unsafe { libc::sched_getscheduler(0) }
 }
 
 /// CPU time the calling thread has used.
@@ -62,11 +63,11 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Demotion needs a base nice value below 19 (a suite run under `nice -n 19` has none).
+/// Demotion needs threads that are not `SCHED_IDLE` already (a suite run under
+/// `chrt --idle 0` has none).
 fn demotion_possible() -> bool {
-    let base = nice();
-    if base >= 19 {
-        eprintln!("skipped: this process already runs at nice {base}");
+    if policy() == libc::SCHED_IDLE {
+        eprintln!("skipped: this process already runs under SCHED_IDLE");
         return false;
     }
     true
@@ -83,7 +84,7 @@ fn rt(workers: usize, name: &str) -> Runtime {
 /// Spins without yielding until this thread is demoted; returns its id.
 fn spin_until_demoted() -> u32 {
     let start = Instant::now();
-    while nice() != 19 {
+    while policy() != libc::SCHED_IDLE {
         assert!(
             start.elapsed() < PATIENCE,
             "a spinning task was never demoted"
@@ -116,13 +117,13 @@ fn a_spinning_task_is_demoted_and_its_worker_moves_to_a_fresh_thread() {
     if !demotion_possible() {
         return;
     }
-    let base = nice();
+    let base = policy();
     let rt = rt(2, "dm");
     let stuck = rt.block_on(async { weft::spawn(async { spin_until_demoted() }).await.unwrap() });
     eventually("the demotion is counted", || demotions(&rt) >= 1);
     eventually("the demoted thread exits", || !thread_exists(stuck));
 
-    // Every task from now on runs at the base priority, on named worker threads, never on
+    // Every task from now on runs under the base policy, on named worker threads, never on
     // the demoted one.
     let seen = rt.block_on(async {
         let handles: Vec<_> = (0..200)
@@ -130,7 +131,7 @@ fn a_spinning_task_is_demoted_and_its_worker_moves_to_a_fresh_thread() {
                 weft::spawn(async {
                     weft::yield_now().await;
                     let name = std::thread::current().name().map(str::to_owned);
-                    (tid(), nice(), name)
+                    (tid(), policy(), name)
                 })
             })
             .collect();
@@ -177,9 +178,9 @@ fn a_worker_with_local_tasks_is_never_demoted() {
     if !demotion_possible() {
         return;
     }
-    let base = nice();
+    let base = policy();
     let rt = rt(2, "dm-local");
-    let (thread_before, nice_after, thread_after) = rt.block_on(async {
+    let (thread_before, policy_after, thread_after) = rt.block_on(async {
         weft::spawn(async {
             // A local task that stays alive pins this thread.
             let (tx, rx) = weft::sync::oneshot::channel::<()>();
@@ -188,7 +189,7 @@ fn a_worker_with_local_tasks_is_never_demoted() {
             });
             let before = tid();
             spin_for_cpu(Duration::from_millis(50));
-            let after = (nice(), tid());
+            let after = (policy(), tid());
             drop(tx);
             local.await.unwrap();
             (before, after.0, after.1)
@@ -196,7 +197,7 @@ fn a_worker_with_local_tasks_is_never_demoted() {
         .await
         .unwrap()
     });
-    assert_eq!(nice_after, base);
+    assert_eq!(policy_after, base);
     assert_eq!(thread_before, thread_after);
     assert_eq!(demotions(&rt), 0);
 }
@@ -204,21 +205,21 @@ fn a_worker_with_local_tasks_is_never_demoted() {
 #[test]
 fn demotion_can_be_turned_off() {
     let _serial = serial();
-    let base = nice();
+    let base = policy();
     let rt = Builder::multi_thread()
         .worker_threads(2)
         .demote_stuck_workers(false)
         .build()
         .unwrap();
-    let nice_after = rt.block_on(async {
+    let policy_after = rt.block_on(async {
         weft::spawn(async {
             spin_for_cpu(Duration::from_millis(50));
-            nice()
+            policy()
         })
         .await
         .unwrap()
     });
-    assert_eq!(nice_after, base);
+    assert_eq!(policy_after, base);
     assert_eq!(demotions(&rt), 0);
 }
 
@@ -296,7 +297,7 @@ fn a_blocking_thread_started_by_a_demoted_poll_leaves_the_pool_after_its_job() {
     if !demotion_possible() {
         return;
     }
-    let base = nice();
+    let base = policy();
     // A keep-alive longer than the test's patience: only leaving on purpose passes.
     let rt = Builder::multi_thread()
         .worker_threads(2)
@@ -308,19 +309,19 @@ fn a_blocking_thread_started_by_a_demoted_poll_leaves_the_pool_after_its_job() {
         weft::spawn(async {
             spin_until_demoted();
             // Still inside the demoted poll: the pool's first thread starts from here.
-            let job = weft::spawn_blocking(|| (nice(), tid()));
+            let job = weft::spawn_blocking(|| (policy(), tid()));
             job.await.unwrap()
         })
         .await
         .unwrap()
     });
-    // Linux hands a new thread its creator's nice value, and it cannot be lowered again...
-    assert_eq!(inherited, 19);
+    // Linux hands a new thread its creator's policy, and it cannot leave `SCHED_IDLE`...
+    assert_eq!(inherited, libc::SCHED_IDLE);
     // ...so that thread leaves instead of idling in the pool, and the next job gets a thread
-    // at the base priority.
+    // under the base policy.
     eventually("the demoted blocking thread exits", || {
         !thread_exists(pool_tid)
     });
-    let later = rt.block_on(async { weft::spawn_blocking(nice).await.unwrap() });
+    let later = rt.block_on(async { weft::spawn_blocking(policy).await.unwrap() });
     assert_eq!(later, base);
 }

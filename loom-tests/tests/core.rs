@@ -1265,7 +1265,7 @@ type Successor = Arc<Mutex<Option<thread::JoinHandle<Option<usize>>>>>;
 
 /// The rescuer's side: demote the thread of `slot`, expected to have id 7. Inside the
 /// demotion it reads `gone` (what the owner writes once it has left) where the real code
-/// calls `clock_gettime` and `setpriority` on the thread's id, then starts the successor.
+/// calls `clock_gettime` and `sched_setscheduler` on the thread's id, then starts the successor.
 fn demote_once(
     slot: &ThreadSlot,
     gone: &loom::cell::UnsafeCell<bool>,

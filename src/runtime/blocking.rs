@@ -168,12 +168,10 @@ impl PoolInner {
 
     fn run_thread(self: Arc<Self>, handle: Handle) {
         // Started from a worker thread demoted in a long poll (`demote.rs`), this thread
-        // inherited its nice value and cannot lower it: it runs what is queued, then
-        // leaves instead of serving the pool at that priority.
-        let born_demoted =
-            handle.shared.config.demote_from_nice.is_some_and(|base| {
-                crate::sys::current_thread_nice().is_ok_and(|nice| nice > base)
-            });
+        // inherited its `SCHED_IDLE` policy and cannot leave it: it runs what is queued,
+        // then leaves instead of serving the pool at that priority.
+        let born_demoted = handle.shared.config.demote
+            && crate::sys::current_thread_is_sched_idle().unwrap_or(false);
         let cx = context::Context {
             handle,
             worker: None,

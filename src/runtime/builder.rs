@@ -9,7 +9,7 @@ use super::metrics::WorkerMetrics;
 use super::park::Parker;
 use super::queue::{Deque, LifoSlot};
 use super::shared::{Config, Remote, Shared};
-use super::{Handle, Runtime, ThreadGroup, WorkerStart, DEMOTED_NICE};
+use super::{Handle, Runtime, ThreadGroup, WorkerStart};
 use crate::driver::{Clock, Driver, DriverBlocker};
 use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex};
 
@@ -121,26 +121,26 @@ impl Builder {
 
     /// Whether the thread of a worker stuck in one long task poll is demoted (default true;
     /// multi-thread, Linux). Peers serve a stuck worker's queue, sockets and timers either
-    /// way; demotion also takes the CPU from it. Once a peer has found the worker stuck in
-    /// a poll and its thread has then used 1 ms more of CPU time in that poll, the peer
-    /// raises the thread's nice value to 19: the kernel preempts the long poll whenever a
-    /// normal-priority thread wants its core (with one such thread on the core, nice 19
-    /// gets about 1.5% of it; with an idle core, all of it). An unprivileged thread cannot
-    /// lower its nice value again, so when the poll returns a fresh thread at normal
-    /// priority, started by the peer beforehand, takes the worker over and the demoted
-    /// thread exits. [`RuntimeMetrics::worker_demotion_count`](crate::RuntimeMetrics::worker_demotion_count)
+    /// way; demotion also takes the CPU from it. Once a peer has seen the worker's thread
+    /// burn 0.5 ms of CPU time inside one poll, the peer moves that thread to the
+    /// `SCHED_IDLE` policy: a waking normal thread preempts it at once, and it runs on what
+    /// the machine leaves over (an idle core: all of it; a contended one: a sliver). An
+    /// unprivileged thread cannot leave `SCHED_IDLE` again, so when the poll returns a
+    /// fresh thread with the normal policy, started by the peer beforehand, takes the
+    /// worker over and the demoted thread exits.
+    /// [`RuntimeMetrics::worker_demotion_count`](crate::RuntimeMetrics::worker_demotion_count)
     /// counts demotions.
     ///
     /// Limits and effects:
     /// - A thread with `spawn_local` tasks alive is not demoted (they can only run on it).
     ///   One that starts a local task during the demoted poll itself keeps its worker and
-    ///   stays at nice 19 (unless privileged to restore it) until a later long poll finds
-    ///   its local tasks gone.
+    ///   stays demoted (unless privileged to undo it) until a later long poll finds its
+    ///   local tasks gone.
     /// - Threads and child processes that the task starts during the rest of the demoted
-    ///   poll inherit nice 19 (Linux copies it); a blocking-pool thread started so runs
-    ///   what is queued and then leaves the pool instead of idling at that priority.
+    ///   poll inherit `SCHED_IDLE` (Linux copies the policy); a blocking-pool thread started
+    ///   so runs what is queued and then leaves the pool instead of idling so.
     /// - Demotion needs a peer that is not stuck itself, and is given up for good if the
-    ///   OS refuses it once (a thread spawn or `setpriority` fails).
+    ///   OS refuses it once (a thread spawn or `sched_setscheduler` fails).
     /// - The worker's `thread_local!` values do not follow it to the new thread (tasks may
     ///   move between workers anyway).
     ///
@@ -223,21 +223,17 @@ impl Builder {
             });
             deques.push(deque);
         }
-        // Worker threads inherit this thread's nice value: the base a demoted thread's
-        // successor must have. At 19 already there is nothing to demote to.
-        let demote_from_nice = if multi && self.demote_stuck_workers {
-            crate::sys::current_thread_nice()
-                .ok()
-                .filter(|&n| n < DEMOTED_NICE)
-        } else {
-            None
-        };
+        // Worker threads inherit this thread's scheduling policy: if it is `SCHED_IDLE`
+        // already (or the OS cannot say), there is nothing to demote to.
+        let demote = multi
+            && self.demote_stuck_workers
+            && crate::sys::current_thread_is_sched_idle().is_ok_and(|idle| !idle);
         let config = Config {
             event_interval: u64::from(self.event_interval),
             global_queue_interval: u64::from(self.global_queue_interval),
             lifo: self.lifo_slot,
             multi_thread: multi,
-            demote_from_nice,
+            demote,
         };
         let blocking = BlockingPool::new(
             self.max_blocking_threads,

@@ -4,22 +4,23 @@
 //! `worker.rs`). What they cannot give back is the CPU time the stuck thread itself takes:
 //! on a machine with as many busy threads as cores, a task that spins without yielding
 //! takes a whole thread's share from everything else, the tasks peers rescued included.
-//! So a rescuer also lowers the stuck thread's OS priority (nice 19): the kernel then
-//! preempts the spinning poll whenever a normal-priority thread wants the core (nice 19
-//! weighs 15 against nice 0's 1024), and lets it run on what is left. The trigger is CPU
-//! time burnt inside one task poll (`worker.rs`, `maybe_demote`), not wall time: a worker
-//! the kernel merely preempted is not punished for it.
+//! So a rescuer also moves the stuck thread to the `SCHED_IDLE` policy: a waking normal
+//! thread preempts it at once, wake-up placement counts its core as idle, and it runs on
+//! what the machine leaves over. The trigger is CPU time burnt inside one task poll
+//! (`worker.rs`, `maybe_demote`), not wall time: a worker the kernel merely preempted is
+//! not punished for it.
 //!
-//! Raising a nice value needs no privilege; lowering it again does (`CAP_SYS_NICE`, or an
+//! Entering `SCHED_IDLE` needs no privilege; leaving it does (`CAP_SYS_NICE`, or an
 //! `RLIMIT_NICE` most systems do not grant). So a demoted thread is never restored: when
 //! its poll returns it hands the worker (its queue, cells and tick, all `Send`) to a
 //! *successor* thread and exits. The rescuer spawns the successor before demoting, so the
-//! successor has the rescuer's normal priority (a new Linux thread inherits its creator's
-//! nice value: one spawned by the demoted thread would be demoted too).
+//! successor has the rescuer's normal policy (a new Linux thread inherits its creator's
+//! policy: one spawned by the demoted thread would be demoted too).
 //!
-//! What must never happen: a rescuer calling `setpriority` on the thread id of a thread
+//! What must never happen: a rescuer calling `sched_setscheduler` on the thread id of a thread
 //! that has exited (the kernel reuses ids, so it could demote an unrelated thread). The
-//! [`ThreadSlot`] state machine rules it out: a rescuer demotes only between a CAS from
+//! [`ThreadSlot`] state machine rules it out: a rescuer reads the thread's CPU clock and
+//! demotes it only between a CAS from
 //! `RUNNING` to `DEMOTING` and its store of the outcome, and the owning thread waits out
 //! `DEMOTING` before it leaves (`vacate`). `loom-tests/tests/core.rs` checks this with a
 //! loom cell written after `vacate` and read inside the demotion.
@@ -123,7 +124,7 @@ impl<B> ThreadSlot<B> {
             // Acquire: pairs with `try_demote`'s Release of its outcome.
             match self.state.load(Ordering::Acquire) {
                 DEMOTING => {
-                    // A rescuer is inside one `setpriority` (and perhaps a thread spawn):
+                    // A rescuer is inside one `sched_setscheduler` (and perhaps a thread spawn):
                     // microseconds. Yield rather than spin: it may share our core.
                     crate::loom::thread::yield_now();
                 }

@@ -249,9 +249,6 @@ impl std::fmt::Debug for Handle {
     }
 }
 
-/// The nice value a stuck worker's thread is demoted to (`demote.rs`): the lowest.
-pub(crate) const DEMOTED_NICE: i32 = 19;
-
 /// How a worker thread begins.
 pub(crate) enum WorkerStart {
     /// The worker's first thread, started by `build`.

@@ -38,10 +38,8 @@ pub(crate) struct Config {
     pub(crate) global_queue_interval: u64,
     pub(crate) lifo: bool,
     pub(crate) multi_thread: bool,
-    /// `Some(nice)`: demote the thread of a worker stuck in one poll (`demote.rs`), if the
-    /// rescuer's own nice value is this, the runtime's base (else it would hand its own
-    /// low priority on to the successor it spawns).
-    pub(crate) demote_from_nice: Option<i32>,
+    /// Demote the thread of a worker stuck in one poll (`demote.rs`).
+    pub(crate) demote: bool,
 }
 
 /// What peers may see and touch of worker `i`.
@@ -82,7 +80,7 @@ pub(crate) struct Shared {
     pub(crate) threads: ThreadGroup,
     /// Prefix of thread names (`Builder::thread_name`).
     pub(crate) thread_name: String,
-    /// Set when a demotion failed (no thread to spawn, `setpriority` refused): demotion
+    /// Set when a demotion failed (no thread to spawn, `sched_setscheduler` refused): demotion
     /// stays off rather than retrying every rescue round.
     pub(crate) demotion_failed: AtomicBool,
 }

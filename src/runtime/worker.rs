@@ -66,7 +66,7 @@ const WATCH_RETIRE_ROUNDS: u32 = 100;
 /// A peer found stuck in one poll whose thread then burns this much CPU time in that same
 /// poll is demoted (`demote.rs`). CPU time, not wall time: a worker the kernel merely
 /// preempted (a busy machine) looks stuck too, and must not be punished for it.
-const DEMOTE_AFTER_CPU: Duration = Duration::from_millis(1);
+const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
 
 enum Runnable {
     Shared(SharedTask),
@@ -332,11 +332,9 @@ impl WorkerLocal {
         if home.is_some_and(LocalHome::has_tasks) {
             // A `spawn_local` during the demoted poll: those tasks can only run here.
             drop(handoff);
-            if let Some(base) = self.shared.config.demote_from_nice {
-                // Works only with privileges; otherwise this thread runs on demoted until
-                // a later demotion finds its local tasks gone and retires it.
-                let _ = crate::sys::set_thread_nice(tid, base);
-            }
+            // Works only with privileges; otherwise this thread runs on demoted until a
+            // later demotion finds its local tasks gone and retires it.
+            let _ = crate::sys::set_thread_sched_normal(tid);
             thread.enter(tid);
             return;
         }
@@ -473,6 +471,9 @@ impl WorkerLocal {
             let tick = peer.tick.load(Ordering::Relaxed);
             let stuck = tick == seen[i] && !peer.parker.is_parked();
             seen[i] = tick;
+            // Every round, not only once stuck: the first round of a poll marks its CPU
+            // time, so the next round can demote a thread that burnt the round in it.
+            self.maybe_demote(i, tick);
             if !stuck {
                 self.set_watched(i, false);
                 continue;
@@ -481,7 +482,6 @@ impl WorkerLocal {
             // (watched before the turn below, so nothing arriving after it is missed).
             self.set_watched(i, true);
             self.serve_stuck(peer);
-            self.maybe_demote(i, tick);
             found |= !peer.stealer.is_empty();
         }
         found || !self.deque.is_empty() || !self.remote().lifo.is_empty()
@@ -538,9 +538,9 @@ impl WorkerLocal {
     /// successor, then lowers the thread's priority) once the thread has burnt
     /// `DEMOTE_AFTER_CPU` of CPU time since it was first found stuck at that tick.
     fn maybe_demote(&self, i: usize, tick: u64) {
-        let Some(base) = self.shared.config.demote_from_nice else {
+        if !self.shared.config.demote {
             return;
-        };
+        }
         let peer = &self.shared.remotes[i];
         let mut marks = self.stuck_cpu.borrow_mut();
         let (at_tick, cpu_then) = &mut marks[i];
@@ -571,7 +571,7 @@ impl WorkerLocal {
             }
             // A rescuer that is itself demoted (kept for its local tasks) would hand its
             // own low priority on to the successor it spawns.
-            if crate::sys::current_thread_nice().ok()? != base {
+            if crate::sys::current_thread_is_sched_idle().unwrap_or(true) {
                 return None;
             }
             let failed = || {
@@ -583,7 +583,7 @@ impl WorkerLocal {
             if super::start_worker_thread(&self.shared, i, start).is_err() {
                 return failed();
             }
-            if crate::sys::set_thread_nice(tid, super::DEMOTED_NICE).is_err() {
+            if crate::sys::set_thread_sched_idle(tid).is_err() {
                 // Dropping `handoff` sends the successor away.
                 return failed();
             }
