@@ -330,6 +330,9 @@ impl ThreadSlot {
     pub fn is_running(&self) -> bool {
         self.0.is_running()
     }
+    pub fn tid_hint(&self) -> u32 {
+        self.0.tid_hint()
+    }
     pub fn is_demoted(&self) -> bool {
         self.0.is_demoted()
     }

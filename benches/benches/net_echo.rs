@@ -90,17 +90,30 @@ impl Kind {
 fn spin() {
     let start = Instant::now();
     let cpu0 = thread_cpu_secs();
+    let mut demoted_at = None;
     while start.elapsed() < SPIN_FOR {
+        // SAFETY: no pointers; `0` names the calling thread.
+        if demoted_at.is_none() && unsafe { libc::sched_getscheduler(0) } == libc::SCHED_IDLE {
+            demoted_at = Some(start.elapsed());
+        }
         std::hint::spin_loop();
     }
     SPIN_CPU_NS.fetch_add(((thread_cpu_secs() - cpu0) * 1e9) as u64, Ordering::Relaxed);
     SPINS.fetch_add(1, Ordering::Relaxed);
+    if let Some(at) = demoted_at {
+        DEMOTED_AFTER_US.fetch_add(at.as_micros() as u64, Ordering::Relaxed);
+        DEMOTED_SPINS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// CPU time the spinning task's threads got over all spins, and the number of spins: how
 /// much of each 20 ms window the spinner really ran (`NET_ECHO_METRICS=1` prints it).
 static SPIN_CPU_NS: AtomicU64 = AtomicU64::new(0);
 static SPINS: AtomicU64 = AtomicU64::new(0);
+/// Spins during which weft demoted the spinning thread (`SCHED_IDLE`), and the sum of how
+/// far into the spin that happened.
+static DEMOTED_SPINS: AtomicU64 = AtomicU64::new(0);
+static DEMOTED_AFTER_US: AtomicU64 = AtomicU64::new(0);
 
 fn thread_cpu_secs() -> f64 {
     let mut ts = libc::timespec {
@@ -117,7 +130,12 @@ fn report_spins(server: &str) {
     let spins = SPINS.load(Ordering::Relaxed);
     if spins > 0 && std::env::var_os("NET_ECHO_METRICS").is_some() {
         let ms = SPIN_CPU_NS.load(Ordering::Relaxed) as f64 / spins as f64 / 1e6;
-        eprintln!("    {server} spinner: {spins} spins, {ms:.2} ms CPU per 20 ms spin");
+        let demoted = DEMOTED_SPINS.load(Ordering::Relaxed);
+        let after = DEMOTED_AFTER_US.load(Ordering::Relaxed) as f64 / demoted.max(1) as f64 / 1e3;
+        eprintln!(
+            "    {server} spinner: {spins} spins, {ms:.2} ms CPU per 20 ms spin, \
+             {demoted} demoted ({after:.2} ms into the spin on average)"
+        );
     }
 }
 

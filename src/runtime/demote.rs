@@ -68,6 +68,12 @@ impl<B> ThreadSlot<B> {
         self.state.store(RUNNING, Ordering::Release);
     }
 
+    /// The id of the thread running the worker, as a hint: it may have left (and its id
+    /// been reused) by the time it is used. Only `try_demote` hands out a reliable one.
+    pub(crate) fn tid_hint(&self) -> u32 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
     /// A rescuer's cheap check before it tries `try_demote`. Relaxed: only a hint.
     #[inline]
     pub(crate) fn is_running(&self) -> bool {

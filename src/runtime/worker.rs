@@ -36,10 +36,14 @@
 //!
 //! When every worker is busy there is no parked watcher, so running workers rescue too:
 //! at each maintenance tick a worker looks for peers whose tick has not moved for
-//! `RESCUE_INTERVAL` and which are not parked, turns their drivers and empties their LIFO
+//! `STUCK_AFTER` and which are not parked, turns their drivers and empties their LIFO
 //! slots the same way, and steals a batch from their deques (a worker that has work never
 //! searches, so it would not steal them otherwise); while it knows of a stuck peer it does
 //! so every `STUCK_RESCUE_INTERVAL` ticks.
+//!
+//! Both also demote a peer's thread that burns CPU in one long poll (`demote.rs`,
+//! `maybe_demote`): the watcher marks every running peer's CPU clock each round, a running
+//! worker marks a peer still in the poll it was in at its previous maintenance.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -59,6 +63,10 @@ use crate::task::Notified;
 const LIFO_CAP: u32 = 3;
 /// How often the watcher inspects running peers.
 const RESCUE_INTERVAL: Duration = Duration::from_millis(1);
+/// A running worker rescues a peer whose tick has not moved for this long (at maintenance,
+/// see below). Shorter than the watcher's round: a running worker is there anyway, and
+/// every event registered on a stuck peer waits for the rescue.
+const STUCK_AFTER: Duration = Duration::from_micros(250);
 /// While a peer is known to be stuck, a running worker rescues it every this many ticks.
 const STUCK_RESCUE_INTERVAL: u64 = 8;
 /// Watcher wakes with every peer parked before the watcher stops watching.
@@ -498,7 +506,7 @@ impl WorkerLocal {
 
     /// The rescue for when no worker is parked to watch: at its maintenance, a running
     /// worker serves the driver and LIFO slot of any peer whose tick has not moved for
-    /// `RESCUE_INTERVAL` and which is not parked (stuck in one long poll). Without it, a
+    /// `STUCK_AFTER` and which is not parked (stuck in one long poll). Without it, a
     /// peer that spins while every other worker is busy would strand its sockets until
     /// some worker ran out of work and parked as the watcher.
     fn rescue_from_maintenance(&self) {
@@ -520,12 +528,17 @@ impl WorkerLocal {
                 *since = now;
                 continue;
             }
-            if now.duration_since(*since) < RESCUE_INTERVAL || peer.parker.is_parked() {
+            // Still in the poll it was in at the last maintenance: mark (or compare) its
+            // CPU clock now, not only once it counts as stuck, and look again soon.
+            if peer.in_poll.load(Ordering::Relaxed) {
+                self.maybe_demote(i, tick);
+                any_stuck = true;
+            }
+            if now.duration_since(*since) < STUCK_AFTER || peer.parker.is_parked() {
                 continue;
             }
             any_stuck = true;
             self.serve_stuck(peer);
-            self.maybe_demote(i, tick);
             // A worker with work never searches, so it would not steal this otherwise.
             if let Some(t) = steal_retrying(|| peer.stealer.steal_batch_and_pop(&self.deque)) {
                 self.deque.push(t);
@@ -534,9 +547,10 @@ impl WorkerLocal {
         self.peer_stuck.set(any_stuck);
     }
 
-    /// For a peer found stuck at `tick`: demotes its thread (`demote.rs`: spawns the
-    /// successor, then lowers the thread's priority) once the thread has burnt
-    /// `DEMOTE_AFTER_CPU` of CPU time since it was first found stuck at that tick.
+    /// Demotes peer `i`'s thread (`demote.rs`: spawns the successor, then moves the
+    /// thread to `SCHED_IDLE`) once it has burnt `DEMOTE_AFTER_CPU` of CPU time inside the
+    /// poll it is in at `tick`: the first call in a poll marks the thread's CPU clock, a
+    /// later one at the same tick compares.
     fn maybe_demote(&self, i: usize, tick: u64) {
         if !self.shared.config.demote {
             return;
@@ -554,18 +568,36 @@ impl WorkerLocal {
             *at_tick = u64::MAX;
             return;
         }
-        peer.thread.try_demote(|tid| {
-            // Read while the thread cannot leave (a dead thread's id may be reused).
-            let cpu = crate::sys::thread_cpu_time(tid).ok()?;
-            if *at_tick != tick {
-                *at_tick = tick;
-                *cpu_then = cpu;
-                return None;
-            }
-            if cpu.saturating_sub(*cpu_then) < DEMOTE_AFTER_CPU {
-                return None;
-            }
+        // Marks are read without the slot's protection (holding it would make a peer that
+        // ends its poll meanwhile wait for us): the thread may have just left and its id
+        // been reused. A thread clock of another process is an error; one of another
+        // thread of ours gives a wrong number, which the tick check and the re-read under
+        // the protection below keep from deciding anything.
+        let Ok(cpu) = crate::sys::thread_cpu_time(peer.thread.tid_hint()) else {
             *at_tick = u64::MAX;
+            return;
+        };
+        if *at_tick != tick {
+            *at_tick = tick;
+            *cpu_then = cpu;
+            return;
+        }
+        if cpu.saturating_sub(*cpu_then) < DEMOTE_AFTER_CPU {
+            return;
+        }
+        let since = *cpu_then;
+        *at_tick = u64::MAX;
+        drop(marks);
+        peer.thread.try_demote(|tid| {
+            // The thread cannot leave now: confirm on its own clock that it is still in
+            // the same poll and did burn the CPU time.
+            let cpu = crate::sys::thread_cpu_time(tid).ok()?;
+            if cpu.saturating_sub(since) < DEMOTE_AFTER_CPU
+                || peer.tick.load(Ordering::Relaxed) != tick
+                || !peer.in_poll.load(Ordering::Relaxed)
+            {
+                return None;
+            }
             if peer.home.lock().as_ref().is_some_and(|h| h.has_tasks()) {
                 return None;
             }
