@@ -64,9 +64,9 @@ const LIFO_CAP: u32 = 3;
 /// How often the watcher inspects running peers.
 const RESCUE_INTERVAL: Duration = Duration::from_millis(1);
 /// A running worker rescues a peer whose tick has not moved for this long (at maintenance,
-/// see below). Shorter than the watcher's round: a running worker is there anyway, and
-/// every event registered on a stuck peer waits for the rescue.
-const STUCK_AFTER: Duration = Duration::from_micros(250);
+/// see below). Not shorter: on a busy machine the kernel often preempts a worker for a
+/// while, and rescuing such a peer only moves its work around.
+const STUCK_AFTER: Duration = RESCUE_INTERVAL;
 /// While a peer is known to be stuck, a running worker rescues it every this many ticks.
 const STUCK_RESCUE_INTERVAL: u64 = 8;
 /// Watcher wakes with every peer parked before the watcher stops watching.
@@ -529,10 +529,9 @@ impl WorkerLocal {
                 continue;
             }
             // Still in the poll it was in at the last maintenance: mark (or compare) its
-            // CPU clock now, not only once it counts as stuck, and look again soon.
+            // CPU clock now, not only once it counts as stuck.
             if peer.in_poll.load(Ordering::Relaxed) {
                 self.maybe_demote(i, tick);
-                any_stuck = true;
             }
             if now.duration_since(*since) < STUCK_AFTER || peer.parker.is_parked() {
                 continue;
