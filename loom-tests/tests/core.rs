@@ -1273,12 +1273,11 @@ fn demote_once(
 ) -> bool {
     slot.try_demote(|tid| {
         assert_eq!(tid, 7);
-        // SAFETY: loom checks this read against the owner's write after `vacate`: a read
-        // not ordered before that write fails the model (a syscall on a departed thread).
-        assert!(
-            !gone.with(|g| unsafe { *g }),
-            "demoting a thread that has left"
-        );
+        // Loom checks this read against the owner's write after `vacate`: a read not
+        // ordered before that write fails the model (a syscall on a departed thread).
+        // SAFETY: `g` points at the cell's live value; loom reports any unordered access.
+        let left = gone.with(|g| unsafe { *g });
+        assert!(!left, "demoting a thread that has left");
         let baton = Baton::new();
         let waiting = baton.clone();
         *successor.lock().unwrap() = Some(thread::spawn(move || waiting.wait()));

@@ -36,7 +36,7 @@
 //!
 //! When every worker is busy there is no parked watcher, so running workers rescue too:
 //! at each maintenance tick a worker looks for peers whose tick has not moved for
-//! `STUCK_AFTER` and which are not parked, turns their drivers and empties their LIFO
+//! `RESCUE_INTERVAL` and which are not parked, turns their drivers and empties their LIFO
 //! slots the same way, and steals a batch from their deques (a worker that has work never
 //! searches, so it would not steal them otherwise); while it knows of a stuck peer it does
 //! so every `STUCK_RESCUE_INTERVAL` ticks.
@@ -63,17 +63,13 @@ use crate::task::Notified;
 const LIFO_CAP: u32 = 3;
 /// How often the watcher inspects running peers.
 const RESCUE_INTERVAL: Duration = Duration::from_millis(1);
-/// A running worker rescues a peer whose tick has not moved for this long (at maintenance,
-/// see below). Not shorter: on a busy machine the kernel often preempts a worker for a
-/// while, and rescuing such a peer only moves its work around.
-const STUCK_AFTER: Duration = RESCUE_INTERVAL;
 /// While a peer is known to be stuck, a running worker rescues it every this many ticks.
 const STUCK_RESCUE_INTERVAL: u64 = 8;
 /// Watcher wakes with every peer parked before the watcher stops watching.
 const WATCH_RETIRE_ROUNDS: u32 = 100;
-/// A peer found stuck in one poll whose thread then burns this much CPU time in that same
-/// poll is demoted (`demote.rs`). CPU time, not wall time: a worker the kernel merely
-/// preempted (a busy machine) looks stuck too, and must not be punished for it.
+/// A peer whose thread burns this much CPU time inside one task poll (between a rescuer's
+/// mark and a later look) is demoted (`demote.rs`). CPU time, not wall time: a worker the
+/// kernel merely preempted (a busy machine) looks stuck too, and must not be punished.
 const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
 
 enum Runnable {
@@ -112,8 +108,8 @@ pub(crate) struct WorkerLocal {
     /// thread hands this worker to the successor waiting on the baton.
     successor: RefCell<Option<Handoff<WorkerLocal>>>,
     retiring: Cell<bool>,
-    /// For demotion: per peer, the tick it was found stuck at and its thread's CPU time
-    /// then.
+    /// For demotion: per peer, the tick of the poll its CPU clock was marked in (`u64::MAX`:
+    /// none) and the clock then.
     stuck_cpu: RefCell<Vec<(u64, Duration)>>,
 }
 
@@ -319,7 +315,7 @@ impl WorkerLocal {
             Runnable::Local(t) => t.run(),
         });
         remote.in_poll.store(false, Ordering::Relaxed);
-        if self.remote().thread.is_demoted() {
+        if remote.thread.is_demoted() {
             self.after_demotion(home);
         }
     }
@@ -506,7 +502,7 @@ impl WorkerLocal {
 
     /// The rescue for when no worker is parked to watch: at its maintenance, a running
     /// worker serves the driver and LIFO slot of any peer whose tick has not moved for
-    /// `STUCK_AFTER` and which is not parked (stuck in one long poll). Without it, a
+    /// `RESCUE_INTERVAL` and which is not parked (stuck in one long poll). Without it, a
     /// peer that spins while every other worker is busy would strand its sockets until
     /// some worker ran out of work and parked as the watcher.
     fn rescue_from_maintenance(&self) {
@@ -533,7 +529,7 @@ impl WorkerLocal {
             if peer.in_poll.load(Ordering::Relaxed) {
                 self.maybe_demote(i, tick);
             }
-            if now.duration_since(*since) < STUCK_AFTER || peer.parker.is_parked() {
+            if now.duration_since(*since) < RESCUE_INTERVAL || peer.parker.is_parked() {
                 continue;
             }
             any_stuck = true;
