@@ -4,7 +4,7 @@
 //! crossbeam-deque and mio are invisible to loom, so the deque and injector are the mock
 //! in `runtime/queue.rs`, and the parker blocks on a loom condvar instead of `epoll`.
 //! Demotion's `ThreadSlot` and `Baton` are the real ones, with a `usize` standing for the
-//! worker handed over and the model doing what `setpriority` would.
+//! worker handed over and the model doing what `sched_setscheduler` would.
 
 #![allow(
     missing_docs,

@@ -237,28 +237,41 @@ pub(crate) fn thread_cpu_time(_tid: u32) -> io::Result<std::time::Duration> {
 /// counts its core as idle). Needs no privilege; leaving `SCHED_IDLE` does.
 #[cfg(target_os = "linux")]
 pub(crate) fn set_thread_sched_idle(tid: u32) -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid `sched_param` for the call's duration; an unknown `tid` is
-    // an error (ESRCH), not UB.
-    cvt(unsafe { libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &param) }).map(drop)
+    set_thread_policy(tid, libc::SCHED_IDLE)
 }
 
 /// Moves thread `tid` of this process back to `SCHED_OTHER` (nice value kept). Succeeds
 /// only with `CAP_SYS_NICE` or a permissive `RLIMIT_NICE`.
 #[cfg(target_os = "linux")]
 pub(crate) fn set_thread_sched_normal(tid: u32) -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: as in `set_thread_sched_idle`.
-    cvt(unsafe { libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_OTHER, &param) })
-        .map(drop)
+    set_thread_policy(tid, libc::SCHED_OTHER)
 }
 
-/// True if the calling thread runs under `SCHED_IDLE`.
+/// `sched_setscheduler` as the raw syscall: the libc wrapper is a stub that fails on musl
+/// (POSIX gives it per-process meaning; Linux's is per thread, which is what we want).
+#[cfg(target_os = "linux")]
+fn set_thread_policy(tid: u32, policy: libc::c_int) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid `sched_param` for the call's duration; an unknown `tid` is
+    // an error (ESRCH), not UB.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            tid as libc::pid_t,
+            policy,
+            &param as *const libc::sched_param,
+        )
+    };
+    cvt(r).map(drop)
+}
+
+/// True if the calling thread runs under `SCHED_IDLE` (with or without the
+/// `SCHED_RESET_ON_FORK` flag, which the kernel reports in the same word).
 #[cfg(target_os = "linux")]
 pub(crate) fn current_thread_is_sched_idle() -> io::Result<bool> {
-    // SAFETY: no pointers; `0` names the calling thread.
-    let policy = cvt(unsafe { libc::sched_getscheduler(0) })?;
-    Ok(policy == libc::SCHED_IDLE)
+    // SAFETY: no pointers; `0` names the calling thread. The raw syscall, as above.
+    let policy = cvt(unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0) })?;
+    Ok((policy as libc::c_int) & !libc::SCHED_RESET_ON_FORK == libc::SCHED_IDLE)
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -136,11 +136,14 @@ impl Builder {
     ///   One that starts a local task during the demoted poll itself keeps its worker and
     ///   stays demoted (unless privileged to undo it) until a later long poll finds its
     ///   local tasks gone.
-    /// - Threads and child processes that the task starts during the rest of the demoted
-    ///   poll inherit `SCHED_IDLE` (Linux copies the policy); a blocking-pool thread started
+    /// - Threads and child processes started during the rest of the demoted poll inherit
+    ///   `SCHED_IDLE` (Linux copies the policy): the task's own, and weft's lazily started
+    ///   service threads (signal delivery, orphan reaping). A blocking-pool thread started
     ///   so runs what is queued and then leaves the pool instead of idling so.
-    /// - Demotion needs a peer that is not stuck itself, and is given up for good if the
-    ///   OS refuses it once (a thread spawn or `sched_setscheduler` fails).
+    /// - Demotion needs a peer that is not stuck itself (and not demoted itself), and is
+    ///   given up for good if the OS refuses it once (a thread spawn or
+    ///   `sched_setscheduler` fails). It is off if the thread calling `build` runs under
+    ///   `SCHED_IDLE` already, or the OS will not report its policy.
     /// - The worker's `thread_local!` values do not follow it to the new thread (tasks may
     ///   move between workers anyway).
     ///

@@ -19,11 +19,12 @@
 //!
 //! What must never happen: a rescuer calling `sched_setscheduler` on the thread id of a thread
 //! that has exited (the kernel reuses ids, so it could demote an unrelated thread). The
-//! [`ThreadSlot`] state machine rules it out: a rescuer reads the thread's CPU clock and
-//! demotes it only between a CAS from
-//! `RUNNING` to `DEMOTING` and its store of the outcome, and the owning thread waits out
-//! `DEMOTING` before it leaves (`vacate`). `loom-tests/tests/core.rs` checks this with a
-//! loom cell written after `vacate` and read inside the demotion.
+//! [`ThreadSlot`] state machine rules it out: a rescuer demotes a thread, and reads the CPU
+//! clock it decides on, only between a CAS from `RUNNING` to `DEMOTING` and its store of
+//! the outcome, and the owning thread waits out `DEMOTING` before it leaves (`vacate`).
+//! `loom-tests/tests/core.rs` checks this with a loom cell written after `vacate` and
+//! read inside the demotion. (The cheaper marks taken every round read the clock through
+//! `tid_hint`, outside the slot: a stale id gives an error or a number never decided on.)
 //!
 //! A worker whose thread has `spawn_local` tasks alive is not demoted: they can only ever
 //! run on that thread, so replacing it would strand them. If one appears during the very

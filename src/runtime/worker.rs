@@ -109,8 +109,8 @@ pub(crate) struct WorkerLocal {
     successor: RefCell<Option<Handoff<WorkerLocal>>>,
     retiring: Cell<bool>,
     /// For demotion: per peer, the tick of the poll its CPU clock was marked in (`u64::MAX`:
-    /// none) and the clock then.
-    stuck_cpu: RefCell<Vec<(u64, Duration)>>,
+    /// none), the thread id the clock was read through, and the clock then.
+    stuck_cpu: RefCell<Vec<(u64, u32, Duration)>>,
 }
 
 impl WorkerLocal {
@@ -137,7 +137,7 @@ impl WorkerLocal {
             thread_id: Cell::new(0),
             successor: RefCell::new(None),
             retiring: Cell::new(false),
-            stuck_cpu: RefCell::new(vec![(u64::MAX, Duration::ZERO); n]),
+            stuck_cpu: RefCell::new(vec![(u64::MAX, 0, Duration::ZERO); n]),
         }
     }
 
@@ -257,6 +257,12 @@ impl WorkerLocal {
             }
             if let Some(task) = self.steal_work() {
                 self.run_task(Runnable::Shared(task), home);
+                continue;
+            }
+            // A demotion can land just as a poll ends, unseen by `run_task`'s check (the
+            // two sides' Relaxed accesses may pass each other): settle it before sleeping.
+            if self.remote().thread.is_demoted() {
+                self.after_demotion(home);
                 continue;
             }
             self.park(home, main.as_ref().map(|(_, w)| &***w));
@@ -552,7 +558,7 @@ impl WorkerLocal {
         }
         let peer = &self.shared.remotes[i];
         let mut marks = self.stuck_cpu.borrow_mut();
-        let (at_tick, cpu_then) = &mut marks[i];
+        let (at_tick, at_tid, cpu_then) = &mut marks[i];
         // Only a thread inside a task poll counts (a peer watching or turning a driver
         // has a still tick too); the mark is taken in that poll, so the CPU time measured
         // is the poll's own.
@@ -566,39 +572,44 @@ impl WorkerLocal {
         // Marks are read without the slot's protection (holding it would make a peer that
         // ends its poll meanwhile wait for us): the thread may have just left and its id
         // been reused. A thread clock of another process is an error; one of another
-        // thread of ours gives a wrong number, which the tick check and the re-read under
-        // the protection below keep from deciding anything.
-        let Ok(cpu) = crate::sys::thread_cpu_time(peer.thread.tid_hint()) else {
-            *at_tick = u64::MAX;
-            return;
+        // thread of ours gives a wrong number, which the tick and id checks and the
+        // re-read under the protection below keep from deciding anything.
+        let tid = peer.thread.tid_hint();
+        let cpu = match crate::sys::thread_cpu_time(tid) {
+            Ok(cpu) if tid != 0 => cpu,
+            // An error, or id 0 (not started), which would name this thread's own clock.
+            _ => {
+                *at_tick = u64::MAX;
+                return;
+            }
         };
-        if *at_tick != tick {
-            *at_tick = tick;
-            *cpu_then = cpu;
+        if *at_tick != tick || *at_tid != tid {
+            (*at_tick, *at_tid, *cpu_then) = (tick, tid, cpu);
             return;
         }
         if cpu.saturating_sub(*cpu_then) < DEMOTE_AFTER_CPU {
             return;
         }
-        let since = *cpu_then;
+        let (since, marked_tid) = (*cpu_then, *at_tid);
         *at_tick = u64::MAX;
         drop(marks);
+        // Cheap refusals before taking the slot (the owner would wait for us meanwhile):
+        // its local tasks can only run on its thread, and a rescuer that is itself demoted
+        // (kept for its local tasks) would hand its low priority on to the successor.
+        if peer.home.lock().as_ref().is_some_and(|h| h.has_tasks())
+            || crate::sys::current_thread_is_sched_idle().unwrap_or(true)
+        {
+            return;
+        }
         peer.thread.try_demote(|tid| {
-            // The thread cannot leave now: confirm on its own clock that it is still in
-            // the same poll and did burn the CPU time.
+            // The thread cannot leave now: confirm on its own clock that it is the thread
+            // marked, still in the same poll, and did burn the CPU time.
             let cpu = crate::sys::thread_cpu_time(tid).ok()?;
-            if cpu.saturating_sub(since) < DEMOTE_AFTER_CPU
+            if tid != marked_tid
+                || cpu.saturating_sub(since) < DEMOTE_AFTER_CPU
                 || peer.tick.load(Ordering::Relaxed) != tick
                 || !peer.in_poll.load(Ordering::Relaxed)
             {
-                return None;
-            }
-            if peer.home.lock().as_ref().is_some_and(|h| h.has_tasks()) {
-                return None;
-            }
-            // A rescuer that is itself demoted (kept for its local tasks) would hand its
-            // own low priority on to the successor it spawns.
-            if crate::sys::current_thread_is_sched_idle().unwrap_or(true) {
                 return None;
             }
             let failed = || {
