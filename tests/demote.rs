@@ -80,6 +80,13 @@ fn demotion_possible() -> bool {
     false
 }
 
+/// The start of every demotion test: one at a time (thread names and counts are checked),
+/// and only where demotion can happen at all.
+fn demotion_test() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let serial = serial();
+    demotion_possible().then_some(serial)
+}
+
 fn rt(workers: usize, name: &str) -> Runtime {
     Builder::multi_thread()
         .worker_threads(workers)
@@ -111,6 +118,18 @@ fn spin_for_cpu(cpu: Duration) {
     }
 }
 
+/// Runs a task on `rt` that spins until its thread is demoted; returns that thread's id.
+fn demote_one(rt: &Runtime) -> u32 {
+    rt.block_on(async { weft::spawn(async { spin_until_demoted() }).await.unwrap() })
+}
+
+/// Waits (bounded) until no thread named `prefix...` is left.
+fn all_threads_exit(prefix: &str) {
+    eventually(&format!("every {prefix} thread exits"), || {
+        threads_named(prefix) == 0
+    });
+}
+
 fn demotions(rt: &Runtime) -> u64 {
     let m = rt.metrics();
     (0..m.num_workers())
@@ -120,13 +139,12 @@ fn demotions(rt: &Runtime) -> u64 {
 
 #[test]
 fn a_spinning_task_is_demoted_and_its_worker_moves_to_a_fresh_thread() {
-    let _serial = serial();
-    if !demotion_possible() {
+    let Some(_serial) = demotion_test() else {
         return;
-    }
+    };
     let base = policy();
     let rt = rt(2, "dm");
-    let stuck = rt.block_on(async { weft::spawn(async { spin_until_demoted() }).await.unwrap() });
+    let stuck = demote_one(&rt);
     eventually("the demotion is counted", || demotions(&rt) >= 1);
     eventually("the demoted thread exits", || !thread_exists(stuck));
 
@@ -155,10 +173,9 @@ fn a_spinning_task_is_demoted_and_its_worker_moves_to_a_fresh_thread() {
 
 #[test]
 fn repeated_demotions_leave_no_thread_behind() {
-    let _serial = serial();
-    if !demotion_possible() {
+    let Some(_serial) = demotion_test() else {
         return;
-    }
+    };
     let rt = rt(2, "dm-many");
     for round in 0..10 {
         let stuck = rt.block_on(async {
@@ -174,17 +191,14 @@ fn repeated_demotions_leave_no_thread_behind() {
     }
     assert!(demotions(&rt) >= 10);
     drop(rt);
-    eventually("every thread of the runtime exits", || {
-        threads_named("dm-many") == 0
-    });
+    all_threads_exit("dm-many");
 }
 
 #[test]
 fn a_worker_with_local_tasks_is_never_demoted() {
-    let _serial = serial();
-    if !demotion_possible() {
+    let Some(_serial) = demotion_test() else {
         return;
-    }
+    };
     let base = policy();
     let rt = rt(2, "dm-local");
     let policy_after = rt.block_on(async {
@@ -207,23 +221,22 @@ fn a_worker_with_local_tasks_is_never_demoted() {
     assert_eq!(demotions(&rt), 0);
     // The control: on the same runtime, a spinner without local tasks is demoted (so the
     // 50 ms above were long enough to have been).
-    rt.block_on(async { weft::spawn(async { spin_until_demoted() }).await.unwrap() });
+    demote_one(&rt);
     eventually("the control demotion is counted", || demotions(&rt) >= 1);
 }
 
 #[test]
 fn demotion_can_be_turned_off() {
-    let _serial = serial();
-    if !demotion_possible() {
+    let Some(_serial) = demotion_test() else {
         return;
-    }
+    };
     let base = policy();
-    let rt = Builder::multi_thread()
+    let off = Builder::multi_thread()
         .worker_threads(2)
         .demote_stuck_workers(false)
         .build()
         .unwrap();
-    let policy_after = rt.block_on(async {
+    let policy_after = off.block_on(async {
         weft::spawn(async {
             spin_for_cpu(Duration::from_millis(50));
             policy()
@@ -232,22 +245,17 @@ fn demotion_can_be_turned_off() {
         .unwrap()
     });
     assert_eq!(policy_after, base);
-    assert_eq!(demotions(&rt), 0);
+    assert_eq!(demotions(&off), 0);
     // The control: the same spin on a runtime with demotion on is demoted.
-    let on = rt_default_demotion();
-    on.block_on(async { weft::spawn(async { spin_until_demoted() }).await.unwrap() });
-}
-
-fn rt_default_demotion() -> Runtime {
-    Builder::multi_thread().worker_threads(2).build().unwrap()
+    let on = rt(2, "dm-on");
+    demote_one(&on);
 }
 
 #[test]
 fn shutdown_while_a_demoted_task_still_spins() {
-    let _serial = serial();
-    if !demotion_possible() {
+    let Some(_serial) = demotion_test() else {
         return;
-    }
+    };
     let rt = rt(2, "dm-shut");
     let release = Arc::new(AtomicBool::new(false));
     let (demoted_tx, demoted_rx) = mpsc::channel();
@@ -268,17 +276,14 @@ fn shutdown_while_a_demoted_task_still_spins() {
     // ...and when the poll returns, the thread and its waiting successor both exit.
     release.store(true, Ordering::Release);
     eventually("the demoted thread exits", || !thread_exists(stuck_tid));
-    eventually("every thread of the runtime exits", || {
-        threads_named("dm-shut") == 0
-    });
+    all_threads_exit("dm-shut");
 }
 
 #[test]
 fn a_runtime_stays_correct_across_demotions_under_load() {
-    let _serial = serial();
-    if !demotion_possible() {
+    let Some(_serial) = demotion_test() else {
         return;
-    }
+    };
     let rt = rt(3, "dm-load");
     let total = rt.block_on(async {
         let counter = Arc::new(weft::sync::Mutex::new(0u64));
@@ -312,10 +317,9 @@ fn a_runtime_stays_correct_across_demotions_under_load() {
 
 #[test]
 fn a_blocking_thread_started_by_a_demoted_poll_leaves_the_pool_after_its_job() {
-    let _serial = serial();
-    if !demotion_possible() {
+    let Some(_serial) = demotion_test() else {
         return;
-    }
+    };
     let base = policy();
     // A keep-alive longer than the test's patience: only leaving on purpose passes.
     let rt = Builder::multi_thread()

@@ -70,7 +70,8 @@ impl<B> ThreadSlot<B> {
     }
 
     /// The id of the thread running the worker, as a hint: it may have left (and its id
-    /// been reused) by the time it is used. Only `try_demote` hands out a reliable one.
+    /// been reused) by the time a peer uses it. Only `try_demote` hands a peer a reliable
+    /// one; for the owner itself it is exact.
     pub(crate) fn tid_hint(&self) -> u32 {
         self.tid.load(Ordering::Relaxed)
     }
@@ -131,8 +132,8 @@ impl<B> ThreadSlot<B> {
             // Acquire: pairs with `try_demote`'s Release of its outcome.
             match self.state.load(Ordering::Acquire) {
                 DEMOTING => {
-                    // A rescuer is inside one `sched_setscheduler` (and perhaps a thread spawn):
-                    // microseconds. Yield rather than spin: it may share our core.
+                    // A rescuer is inside one `sched_setscheduler` (and perhaps a thread
+                    // spawn): microseconds. Yield rather than spin: it may share our core.
                     crate::loom::thread::yield_now();
                 }
                 VACANT => return None,

@@ -290,10 +290,8 @@ fn run_worker(worker: WorkerLocal) {
     let index = worker.index;
     let remote = &shared.remotes[index];
     let home = LocalHome::new(Unparker::Worker(remote.parker.clone()));
-    let tid = crate::sys::current_thread_id();
-    worker.set_thread_id(tid);
     *remote.home.lock() = Some(home.clone());
-    remote.thread.enter(tid);
+    remote.thread.enter(crate::sys::current_thread_id());
     let leave = LeaveSlot(remote);
     let cx = context::Context {
         handle: Handle {

@@ -102,11 +102,10 @@ pub(crate) struct WorkerLocal {
     peer_stuck: Cell<bool>,
     /// Peers whose poll this worker's driver watches (see `Driver::watch_peer`).
     watched: RefCell<Vec<bool>>,
-    /// Kernel id of the thread running this worker now.
-    thread_id: Cell<u32>,
     /// Set after a poll during which this thread was demoted: `run_until` returns and the
     /// thread hands this worker to the successor waiting on the baton.
     successor: RefCell<Option<Handoff<WorkerLocal>>>,
+    /// `successor.is_some()`, as a flag the loop can test every tick without a borrow.
     retiring: Cell<bool>,
     /// For demotion: per peer, the tick of the poll its CPU clock was marked in (`u64::MAX`:
     /// none), the thread id the clock was read through, and the clock then.
@@ -134,15 +133,10 @@ impl WorkerLocal {
             busy_seen: RefCell::new(vec![(u64::MAX, Instant::now()); n]),
             peer_stuck: Cell::new(false),
             watched: RefCell::new(vec![false; n]),
-            thread_id: Cell::new(0),
             successor: RefCell::new(None),
             retiring: Cell::new(false),
             stuck_cpu: RefCell::new(vec![(u64::MAX, 0, Duration::ZERO); n]),
         }
-    }
-
-    pub(crate) fn set_thread_id(&self, tid: u32) {
-        self.thread_id.set(tid);
     }
 
     /// The successor to hand this worker to, if this thread was demoted and retires.
@@ -332,7 +326,8 @@ impl WorkerLocal {
     #[cold]
     fn after_demotion(&self, home: Option<&LocalHome>) {
         let thread = &self.remote().thread;
-        let tid = self.thread_id.get();
+        // Exact here: this thread wrote it in `enter`, and only it writes it.
+        let tid = thread.tid_hint();
         let Some(handoff) = thread.vacate() else {
             // The rescuer gave up: nothing changed.
             thread.enter(tid);
