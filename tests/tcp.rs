@@ -5,15 +5,19 @@ mod util;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use util::net::{
     close, echo, pattern, raise_fd_limit, read_exact, read_some, read_to_end, rt, set_linger_zero,
-    write_all, Rng, PATTERN_LEN,
+    set_socket_buffers, write_all, Rng, PATTERN_LEN,
 };
 use weft::net::{TcpListener, TcpStream};
+
+/// Kernel buffer size (each way) of the echo server's and the thousand clients' sockets.
+const SOCKET_BUFFER: usize = 64 * 1024;
 
 /// Accepts forever, echoing each connection in its own task until the peer half-closes.
 async fn echo_server() -> io::Result<SocketAddr> {
@@ -22,6 +26,9 @@ async fn echo_server() -> io::Result<SocketAddr> {
     drop(weft::spawn(async move {
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
+            // Bounded buffers: see `set_socket_buffers` (a thousand autotuned pairs put the
+            // kernel under TCP memory pressure).
+            set_socket_buffers(stream.as_raw_fd(), SOCKET_BUFFER);
             drop(weft::spawn(async move {
                 let _ = echo_in_place(&mut stream).await;
             }));
@@ -63,6 +70,7 @@ fn thousand_connections_echo_hundred_random_messages_each() {
                 let pattern = pattern.clone();
                 weft::spawn(async move {
                     let stream = TcpStream::connect(addr).await?;
+                    set_socket_buffers(stream.as_raw_fd(), SOCKET_BUFFER);
                     let (mut r, mut w) = stream.into_split();
                     let seed = conn as u64 + 1;
                     let writer_pattern = pattern.clone();

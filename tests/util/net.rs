@@ -166,6 +166,30 @@ pub fn set_fd_limit(soft: Option<u64>) -> u64 {
 }
 
 /// `SO_LINGER` with a zero timeout: closing the socket then sends RST, not FIN.
+/// Caps a socket's kernel buffers at `bytes` each way (the kernel doubles it for
+/// bookkeeping), turning off their autotuning. For tests with a thousand busy connections:
+/// autotuned buffers grow to megabytes each, push the machine's TCP memory past
+/// `tcp_mem`'s pressure mark, and then loopback drops packets, retransmissions back off to
+/// tens of seconds, and the last connections crawl for minutes (seen as a rare hang of
+/// `thousand_connections_echo_hundred_random_messages_each`: `TCPMemoryPressures` and
+/// `TCPRcvQDrop` in `nstat`, both ends of the stuck connection with `backoff:7`).
+pub fn set_socket_buffers(fd: RawFd, bytes: usize) {
+    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        let size = bytes as libc::c_int;
+        // SAFETY: `size` is a valid `c_int` whose size is passed along.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "setsockopt({opt}): {}", io::Error::last_os_error());
+    }
+}
+
 pub fn set_linger_zero(fd: RawFd) {
     let linger = libc::linger {
         l_onoff: 1,
