@@ -12,14 +12,16 @@
 //! Options: `--workers N` (2), `--warmup S` (0.3), `--secs S` (1.5: echo window),
 //! `--reps N` (3: echo repetitions; servers interleaved, rotated each repetition; the table
 //! gives medians), `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
-//! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`.
+//! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`,
+//! `--client-threads N` (1: the client's runtime; more than 1 makes it a tokio
+//! multi-thread runtime, so a machine with spare cores can load servers of many workers).
 //! `NET_ECHO_METRICS=1` makes weft servers print their per-worker counters at exit.
 //!
 //! The binary is both sides. Run plainly, it is the client: for every point it starts
 //! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
 //! which prints its port on stdout and serves until its stdin closes (or `--secs` pass).
 //! The client is the same for every server: a tokio `current_thread` runtime (one core at
-//! most), `conns` connections, each writing `size` bytes and reading them back in a loop.
+//! most; `--client-threads N` for more), `conns` connections, each writing `size` bytes and reading them back in a loop.
 //! After a warm-up, for a fixed window, it counts completed requests and their latencies,
 //! and a plain thread reads the server's `utime + stime` from `/proc/<pid>/stat` at the
 //! window's two ends: server CPU time per request is the fair figure on a small machine
@@ -94,14 +96,15 @@ fn spin() {
     while start.elapsed() < SPIN_FOR {
         // SAFETY: no pointers; `0` names the calling thread.
         if demoted_at.is_none() && unsafe { libc::sched_getscheduler(0) } == libc::SCHED_IDLE {
-            demoted_at = Some(start.elapsed());
+            demoted_at = Some((start.elapsed(), thread_cpu_secs() - cpu0));
         }
         std::hint::spin_loop();
     }
     SPIN_CPU_NS.fetch_add(((thread_cpu_secs() - cpu0) * 1e9) as u64, Ordering::Relaxed);
     SPINS.fetch_add(1, Ordering::Relaxed);
-    if let Some(at) = demoted_at {
+    if let Some((at, cpu)) = demoted_at {
         DEMOTED_AFTER_US.fetch_add(at.as_micros() as u64, Ordering::Relaxed);
+        DEMOTED_AFTER_CPU_US.fetch_add((cpu * 1e6) as u64, Ordering::Relaxed);
         DEMOTED_SPINS.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -110,10 +113,13 @@ fn spin() {
 /// much of each 20 ms window the spinner really ran (`NET_ECHO_METRICS=1` prints it).
 static SPIN_CPU_NS: AtomicU64 = AtomicU64::new(0);
 static SPINS: AtomicU64 = AtomicU64::new(0);
-/// Spins during which weft demoted the spinning thread (`SCHED_IDLE`), and the sum of how
-/// far into the spin that happened.
+/// Spins during which weft demoted the spinning thread (`SCHED_IDLE`), the sum of how far
+/// into the spin (wall time) the spinner saw it, and the sum of the CPU time the spinner
+/// had burnt by then. Both are upper bounds: a demoted spinner runs again only when a core
+/// is idle, so it may see its demotion late; the CPU figure barely grows meanwhile.
 static DEMOTED_SPINS: AtomicU64 = AtomicU64::new(0);
 static DEMOTED_AFTER_US: AtomicU64 = AtomicU64::new(0);
+static DEMOTED_AFTER_CPU_US: AtomicU64 = AtomicU64::new(0);
 
 fn thread_cpu_secs() -> f64 {
     let mut ts = libc::timespec {
@@ -132,9 +138,11 @@ fn report_spins(server: &str) {
         let ms = SPIN_CPU_NS.load(Ordering::Relaxed) as f64 / spins as f64 / 1e6;
         let demoted = DEMOTED_SPINS.load(Ordering::Relaxed);
         let after = DEMOTED_AFTER_US.load(Ordering::Relaxed) as f64 / demoted.max(1) as f64 / 1e3;
+        let cpu = DEMOTED_AFTER_CPU_US.load(Ordering::Relaxed) as f64 / demoted.max(1) as f64 / 1e3;
         eprintln!(
             "    {server} spinner: {spins} spins, {ms:.2} ms CPU per 20 ms spin, \
-             {demoted} demoted ({after:.2} ms into the spin on average)"
+             {demoted} demoted (seen {after:.2} ms into the spin, after {cpu:.2} ms of its CPU, \
+             on average)"
         );
     }
 }
@@ -593,14 +601,21 @@ async fn client_conn(
 /// `warmup` then a `secs` window.
 fn run_client(
     server: &ServerProcess,
+    o: &Options,
     conns: usize,
     size: usize,
-    warmup: f64,
-    secs: f64,
 ) -> io::Result<Measured> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (warmup, secs) = (o.warmup, o.secs);
+    let rt = if o.client_threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(o.client_threads)
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
     let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
     let streams = rt.block_on(async {
         let mut v = Vec::with_capacity(conns);
@@ -657,7 +672,7 @@ fn point(
 ) -> io::Result<Measured> {
     let server = ServerProcess::start(kind, o.workers, spin_task, o.warmup + o.secs + 30.0)?;
     let _ = server.cpu_secs()?; // the process is there
-    let m = run_client(&server, conns, size, o.warmup, o.secs);
+    let m = run_client(&server, o, conns, size);
     server.stop();
     m
 }
@@ -669,6 +684,8 @@ fn point(
 #[derive(Clone)]
 struct Options {
     workers: usize,
+    /// Worker threads of the client's tokio runtime (1: `current_thread`).
+    client_threads: usize,
     warmup: f64,
     secs: f64,
     mixed_secs: f64,
@@ -686,6 +703,7 @@ struct Options {
 fn parse_client_options(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
         workers: 2,
+        client_threads: 1,
         warmup: 0.3,
         secs: 1.5,
         mixed_secs: 4.0,
@@ -706,6 +724,11 @@ fn parse_client_options(args: &[String]) -> Result<Options, String> {
         match flag.as_str() {
             "--bench" => {} // cargo bench passes it
             "--workers" => o.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?,
+            "--client-threads" => {
+                o.client_threads = value()?
+                    .parse()
+                    .map_err(|e| format!("--client-threads: {e}"))?
+            }
             "--warmup" => o.warmup = num(value()?)?,
             "--secs" => o.secs = num(value()?)?,
             "--mixed-secs" => o.mixed_secs = num(value()?)?,
@@ -808,8 +831,8 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         .clone()
         .unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::Mio, Kind::WeftStreams]);
     println!(
-        "\n### Echo ({} workers for weft and tokio; mio: 1 thread; {} s window after {} s warm-up; {} repetitions, servers interleaved; medians)\n",
-        o.workers, o.secs, o.warmup, o.reps
+        "\n### Echo ({} workers for weft and tokio; mio: 1 thread; client: {} thread(s); {} s window after {} s warm-up; {} repetitions, servers interleaved; medians)\n",
+        o.workers, o.client_threads, o.secs, o.warmup, o.reps
     );
     let mut rows = Vec::new();
     for &(conns, size) in &points {
@@ -977,7 +1000,7 @@ fn main() -> io::Result<()> {
         Ok(o) => o,
         Err(e) => {
             eprintln!("net_echo: {e}");
-            eprintln!("usage: net_echo [--workers N] [--warmup S] [--secs S] [--mixed-secs S] [--reps N] [--mixed-reps N] [--only echo|mixed|none] [--point CONNSxBYTES] [--servers weft,weft-streams,tokio,mio]");
+            eprintln!("usage: net_echo [--workers N] [--client-threads N] [--warmup S] [--secs S] [--mixed-secs S] [--reps N] [--mixed-reps N] [--only echo|mixed|none] [--point CONNSxBYTES] [--servers weft,weft-streams,tokio,mio]");
             std::process::exit(2);
         }
     };
