@@ -15,7 +15,8 @@
 //! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`,
 //! `--client-threads N` (1: the client's runtime; more than 1 makes it a tokio
 //! multi-thread runtime, so a machine with spare cores can load servers of many workers).
-//! `NET_ECHO_METRICS=1` makes weft servers print their per-worker counters at exit.
+//! `NET_ECHO_METRICS=1` makes weft servers print their per-worker counters at exit;
+//! `NET_ECHO_PIN=1` builds the weft servers with `pin_to_cores(true)`.
 //!
 //! The binary is both sides. Run plainly, it is the client: for every point it starts
 //! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
@@ -196,6 +197,7 @@ async fn weft_stream_conn(mut reader: weft::io::StreamReader, mut writer: weft::
 fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
     let rt = weft::Builder::multi_thread()
         .worker_threads(workers)
+        .pin_to_cores(std::env::var_os("NET_ECHO_PIN").is_some())
         .build()
         .expect("weft runtime");
     let (tx, rx) = mpsc::channel();
