@@ -22,7 +22,8 @@
 //! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
 //! which prints its port on stdout and serves until its stdin closes (or `--secs` pass).
 //! The client is the same for every server: a tokio `current_thread` runtime (one core at
-//! most; `--client-threads N` for more), `conns` connections, each writing `size` bytes and reading them back in a loop.
+//! most; `--client-threads N` for more), `conns` connections, each writing `size` bytes and
+//! reading them back in a loop.
 //! After a warm-up, for a fixed window, it counts completed requests and their latencies,
 //! and a plain thread reads the server's `utime + stime` from `/proc/<pid>/stat` at the
 //! window's two ends: server CPU time per request is the fair figure on a small machine
@@ -600,7 +601,7 @@ async fn client_conn(
 }
 
 /// Runs the same client against `port`: `conns` connections, `size`-byte echoes,
-/// `warmup` then a `secs` window.
+/// `o.warmup` then an `o.secs` window, on a client runtime of `o.client_threads` threads.
 fn run_client(
     server: &ServerProcess,
     o: &Options,

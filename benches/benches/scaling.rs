@@ -11,7 +11,8 @@
 //! column reads at a glance. For every worker count each runtime is built once, warmed up,
 //! then the workload runs `--reps` times (5) with the runtimes interleaved (weft, tokio,
 //! weft, ...); the table gives the median wall time of one iteration, each runtime's
-//! speed-up over its own 1-worker time, and weft/tokio.
+//! speed-up over its own time at the first worker count listed (1 by default), and
+//! weft/tokio.
 //!
 //! Workloads (every task body is the same generic code for both runtimes, see
 //! `support::Rt`):
@@ -224,19 +225,35 @@ fn main() {
         yield_many,
         ping_pong
     );
-    let chosen: Vec<&Workload> = all
+    if let Some(unknown) = o
+        .only
         .iter()
-        .filter(|w| o.only.as_ref().is_none_or(|only| only.iter().any(|n| n == w.name)))
-        .collect();
-    if chosen.is_empty() {
-        eprintln!("scaling: --only names no workload");
+        .flatten()
+        .find(|n| !all.iter().any(|w| w.name == n.as_str()))
+    {
+        let names: Vec<_> = all.iter().map(|w| w.name).collect();
+        eprintln!(
+            "scaling: no workload {unknown:?} (there are {})",
+            names.join(", ")
+        );
         std::process::exit(2);
     }
+    let chosen: Vec<&Workload> = all
+        .iter()
+        .filter(|w| {
+            o.only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|n| n == w.name))
+        })
+        .collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "scaling: {cores} cores, load average {}, {} repetitions per point (medians)",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
         o.reps
     );
     // times[workload][worker index] = (weft, tokio), seconds per iteration.
@@ -274,7 +291,9 @@ fn main() {
     }
     for (w, rows) in chosen.iter().zip(&times) {
         println!("\n#### {}\n", w.name);
-        println!("| workers | weft ms | tokio ms | weft speed-up | tokio speed-up | weft/tokio time |");
+        println!(
+            "| workers | weft ms | tokio ms | weft speed-up | tokio speed-up | weft/tokio time |"
+        );
         println!("|---:|---:|---:|---:|---:|---:|");
         let (_, a1, b1) = rows[0];
         for &(n, a, b) in rows {
