@@ -1065,6 +1065,38 @@ fn sockets_and_servers_after_their_runtime_shut_down() {
     assert_eq!(fd_count(), before);
 }
 
+/// A runtime that shuts down before the server's accept loop was ever polled (here a
+/// current-thread runtime whose `block_on` returned right after `from_listener`) closes the
+/// server all the same: the accept loop's exit guard lives in the task from its spawn, not
+/// from its first poll. (Found on a 16-core machine, where the multi-thread test above
+/// sometimes shut its runtime down before a worker had polled the accept loop.)
+#[test]
+fn a_server_whose_accept_loop_never_ran_closes_with_its_runtime() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = weft::Builder::current_thread().build().unwrap();
+    let server = rt.block_on(async {
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        weft::io::Server::from_listener(listener, echo_lines).unwrap()
+    });
+    let addr = server.local_addr().unwrap();
+    assert!(server.is_serving(), "the accept loop is queued, not dropped");
+    drop(rt);
+    assert!(
+        !server.is_serving(),
+        "a server whose accept loop never ran still 'serves' after its runtime shut down"
+    );
+    assert_eq!(
+        std::net::TcpStream::connect(addr).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused,
+        "the server's listener outlived its runtime"
+    );
+    drop(server);
+    assert_eq!(fd_count(), before);
+}
+
 // ---------------------------------------------------------------- other runtimes, scarcity
 
 /// The streams API on a current-thread runtime: the accept loop, the handlers and the

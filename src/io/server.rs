@@ -455,13 +455,27 @@ impl fmt::Debug for Server {
     }
 }
 
-/// Steps 2 and 3.
-async fn accept_loop<H, F>(shared: Arc<Shared>, handler: H)
+/// Steps 2 and 3. The exit guard is made here, outside the future, and moved into it: a
+/// task its runtime drops before it was ever polled (shut down right after
+/// `start_server`) drops the guard too, which closes the server; made inside the body, it
+/// would not exist yet, and the server would keep its listener and look as if it served.
+fn accept_loop<H, F>(shared: Arc<Shared>, handler: H) -> impl Future<Output = ()> + Send
 where
     H: Fn(StreamReader, StreamWriter) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
-    let _exit = AcceptLoopExit(shared.clone());
+    let exit = AcceptLoopExit(shared.clone());
+    async move {
+        let _exit = exit;
+        accept_until_closed(shared, handler).await;
+    }
+}
+
+async fn accept_until_closed<H, F>(shared: Arc<Shared>, handler: H)
+where
+    H: Fn(StreamReader, StreamWriter) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
     let mut backoff = Duration::ZERO;
     loop {
         let accepted = poll_fn(|cx| {
