@@ -201,6 +201,9 @@ fn join_error_display_and_error_trait() {
 
 #[test]
 fn dropping_a_runtime_with_pending_tasks_drops_every_task() {
+    // Not beside a test that spawns a process: the child holds a copy of every
+    // descriptor until it execs or exits, the closed listener's socket included.
+    let _s = util::serial();
     let drops = DropCounter::default();
     let rt = rt(3);
     let (_tx, rx) = weft::sync::oneshot::channel::<()>();
@@ -636,6 +639,9 @@ fn binding_an_address_in_use_is_addr_in_use() {
 
 #[test]
 fn connecting_to_a_closed_port_is_connection_refused() {
+    // Not beside a test that spawns a process: the child holds a copy of every
+    // descriptor until it execs or exits, the closed listener's socket included.
+    let _s = util::serial();
     let rt = rt(2);
     rt.block_on(async {
         let addr = closed_port();
@@ -652,6 +658,7 @@ fn connecting_to_a_closed_port_is_connection_refused() {
 
 #[test]
 fn io_objects_outside_a_runtime_are_errors_not_panics() {
+    let _s = util::serial(); // see dropping_a_runtime_with_pending_tasks_drops_every_task
     let err = util::block_on(TcpListener::bind("127.0.0.1:0")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Other);
     assert!(err.to_string().contains("weft runtime"), "{err}");
@@ -710,6 +717,9 @@ fn unix_socket_misuse_is_an_io_error() {
 
 #[test]
 fn server_close_twice_and_serve_forever_after_close() {
+    // Not beside a test that spawns a process: the child holds a copy of every
+    // descriptor until it execs or exits, the closed listener's socket included.
+    let _s = util::serial();
     let rt = rt(2);
     rt.block_on(async {
         let server = weft::io::start_server(|_r, _w| async {}, "127.0.0.1:0")
@@ -1032,6 +1042,7 @@ fn oneshot_and_mpsc_with_a_dropped_side() {
 
 #[test]
 fn spawning_a_nonexistent_program_is_not_found() {
+    let _s = util::serial(); // see dropping_a_runtime_with_pending_tasks_drops_every_task
     let rt = rt(2);
     rt.block_on(async {
         let err = Command::new("/nonexistent/weft-no-such-program")
@@ -1058,6 +1069,7 @@ fn spawning_a_nonexistent_program_is_not_found() {
 
 #[test]
 fn process_wait_twice_and_kill_after_exit() {
+    let _s = util::serial(); // see dropping_a_runtime_with_pending_tasks_drops_every_task
     let rt = rt(2);
     rt.block_on(async {
         let mut child = shell("exit 3").spawn().unwrap();
@@ -1080,6 +1092,7 @@ fn process_wait_twice_and_kill_after_exit() {
 
 #[test]
 fn process_pipes_that_were_not_requested_are_none() {
+    let _s = util::serial(); // see dropping_a_runtime_with_pending_tasks_drops_every_task
     let rt = rt(2);
     rt.block_on(async {
         let mut child = Command::new("true").stdout(Stdio::null()).spawn().unwrap();
@@ -1095,6 +1108,7 @@ fn process_pipes_that_were_not_requested_are_none() {
 
 #[test]
 fn a_task_waiting_on_a_child_is_dropped_with_the_runtime() {
+    let _s = util::serial(); // see dropping_a_runtime_with_pending_tasks_drops_every_task
     let rt = rt(2);
     let drops = DropCounter::default();
     let polls = Arc::new(AtomicUsize::new(0));
@@ -1186,6 +1200,7 @@ fn udp_send_without_a_peer_is_an_error() {
 
 #[test]
 fn writing_to_the_stdin_of_an_exited_child_is_broken_pipe() {
+    let _s = util::serial(); // see dropping_a_runtime_with_pending_tasks_drops_every_task
     let rt = rt(2);
     rt.block_on(async {
         let mut child = Command::new("true").stdin(Stdio::piped()).spawn().unwrap();

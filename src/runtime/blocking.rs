@@ -21,7 +21,12 @@ use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 struct PoolState {
     queue: VecDeque<Notified<Arc<PoolInner>>>,
+    /// Threads serving the queue (what `submit` counts on to run a job).
     threads: usize,
+    /// Threads not yet gone: a thread leaves `threads` when it decides to exit, and this
+    /// count only after it has dropped its runtime handle, so `shutdown` returns after the
+    /// last pool thread let go of the runtime (its drivers' descriptors close with it).
+    alive: usize,
     idle: usize,
     shutdown: bool,
     spawned_ever: usize,
@@ -63,6 +68,7 @@ impl BlockingPool {
                 state: Mutex::new(PoolState {
                     queue: VecDeque::new(),
                     threads: 0,
+                    alive: 0,
                     idle: 0,
                     shutdown: false,
                     spawned_ever: 0,
@@ -104,7 +110,7 @@ impl BlockingPool {
         inner.owned.close_and_drain();
         drop(queued);
         let mut st = inner.state.lock();
-        while st.threads > 0 {
+        while st.alive > 0 {
             match deadline {
                 None => st = inner.exited.wait(st),
                 Some(d) => {
@@ -143,6 +149,7 @@ impl PoolInner {
             return;
         };
         st.threads += 1;
+        st.alive += 1;
         st.spawned_ever += 1;
         let id = st.spawned_ever;
         drop(st);
@@ -153,6 +160,7 @@ impl PoolInner {
         if spawned.is_err() {
             let mut st = self.state.lock();
             st.threads -= 1;
+            st.alive -= 1;
             if st.threads == 0 {
                 // No thread can run the queued jobs: cancel them rather than hang their joiners.
                 let queued: Vec<_> = st.queue.drain(..).collect();
@@ -167,6 +175,14 @@ impl PoolInner {
     }
 
     fn run_thread(self: Arc<Self>, handle: Handle) {
+        self.serve(handle);
+        // The handle is dropped: only now may `shutdown` count this thread as gone.
+        self.state.lock().alive -= 1;
+        self.exited.notify_all();
+    }
+
+    /// Runs queued jobs until shutdown or until idle too long.
+    fn serve(&self, handle: Handle) {
         // Started from a worker thread demoted in a long poll (`demote.rs`), this thread
         // inherited its `SCHED_IDLE` policy and cannot leave it: it runs what is queued,
         // then leaves instead of serving the pool at that priority.
@@ -197,9 +213,8 @@ impl PoolInner {
                 break; // idle too long: reap this thread
             }
         }
+        // Under the lock that decided to exit: `submit` never counts on a leaving thread.
         st.threads -= 1;
-        drop(st);
-        self.exited.notify_all();
     }
 }
 
