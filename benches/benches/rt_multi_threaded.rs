@@ -117,22 +117,8 @@ fn yield_many<R: Rt>(g: &mut BenchmarkGroup<'_, WallTime>) {
     const TASKS: usize = 200;
     const YIELDS: usize = 1_000;
     let rt = R::multi_thread(WORKERS);
-    let (tx, rx) = mpsc::sync_channel(TASKS);
     g.bench_function(R::NAME, |b| {
-        b.iter(|| {
-            for _ in 0..TASKS {
-                let tx = tx.clone();
-                drop(rt.spawn_remote(async move {
-                    for _ in 0..YIELDS {
-                        R::yield_now().await;
-                    }
-                    tx.send(()).unwrap();
-                }));
-            }
-            for _ in 0..TASKS {
-                rx.recv().unwrap();
-            }
-        })
+        b.iter(|| support::yield_many_round(&rt, TASKS, YIELDS))
     });
 }
 
@@ -146,25 +132,7 @@ fn ping_pong<R: Rt>(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.bench_function(R::NAME, |b| {
         b.iter(|| {
             rem.store(PINGS, Relaxed);
-            let (done_tx, rem) = (done_tx.clone(), rem.clone());
-            drop(rt.spawn_remote(async move {
-                for _ in 0..PINGS {
-                    let (done_tx, rem) = (done_tx.clone(), rem.clone());
-                    drop(R::spawn(async move {
-                        let (tx1, rx1) = R::oneshot::<()>();
-                        let (tx2, rx2) = R::oneshot::<()>();
-                        drop(R::spawn(async move {
-                            rx1.await.unwrap();
-                            R::send(tx2, ()).unwrap();
-                        }));
-                        R::send(tx1, ()).unwrap();
-                        rx2.await.unwrap();
-                        if rem.fetch_sub(1, Relaxed) == 1 {
-                            done_tx.send(()).unwrap();
-                        }
-                    }));
-                }
-            }));
+            support::spawn_ping_pongs(&rt, PINGS, done_tx.clone(), rem.clone());
             done_rx.recv().unwrap();
         })
     });

@@ -93,45 +93,13 @@ fn spawn_many_remote<R: Rt>(rt: &R) {
 }
 
 fn yield_many<R: Rt>(rt: &R) {
-    const TASKS: usize = 1_000;
-    const YIELDS: usize = 500;
-    let (tx, rx) = mpsc::sync_channel(TASKS);
-    for _ in 0..TASKS {
-        let tx = tx.clone();
-        drop(rt.spawn_remote(async move {
-            for _ in 0..YIELDS {
-                R::yield_now().await;
-            }
-            tx.send(()).unwrap();
-        }));
-    }
-    for _ in 0..TASKS {
-        rx.recv().unwrap();
-    }
+    support::yield_many_round(rt, 1_000, 500);
 }
 
 fn ping_pong<R: Rt>(rt: &R) {
     const PAIRS: usize = 10_000;
     let (done_tx, done_rx) = mpsc::sync_channel(1);
-    let rem = Arc::new(AtomicUsize::new(PAIRS));
-    drop(rt.spawn_remote(async move {
-        for _ in 0..PAIRS {
-            let (done_tx, rem) = (done_tx.clone(), rem.clone());
-            drop(R::spawn(async move {
-                let (tx1, rx1) = R::oneshot::<()>();
-                let (tx2, rx2) = R::oneshot::<()>();
-                drop(R::spawn(async move {
-                    rx1.await.unwrap();
-                    R::send(tx2, ()).unwrap();
-                }));
-                R::send(tx1, ()).unwrap();
-                rx2.await.unwrap();
-                if rem.fetch_sub(1, Relaxed) == 1 {
-                    done_tx.send(()).unwrap();
-                }
-            }));
-        }
-    }));
+    support::spawn_ping_pongs(rt, PAIRS, done_tx, Arc::new(AtomicUsize::new(PAIRS)));
     done_rx.recv().unwrap();
 }
 

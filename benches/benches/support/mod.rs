@@ -8,6 +8,9 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{mpsc, Arc};
 
 /// Worker threads of every multi-thread runtime the benches build (the bench box has 2 cores).
 pub(crate) const WORKERS: usize = 2;
@@ -163,6 +166,54 @@ impl Rt for Tokio {
     fn send<T: Send + 'static>(tx: Self::Tx<T>, value: T) -> Result<(), T> {
         tx.send(value)
     }
+}
+
+/// The `yield_many` workload's body (the multi-thread suite and the scaling bench): spawns
+/// `tasks` tasks from outside, each yielding `yields` times, and returns once all are done.
+pub(crate) fn yield_many_round<R: Rt>(rt: &R, tasks: usize, yields: usize) {
+    let (tx, rx) = mpsc::sync_channel(tasks);
+    for _ in 0..tasks {
+        let tx = tx.clone();
+        drop(rt.spawn_remote(async move {
+            for _ in 0..yields {
+                R::yield_now().await;
+            }
+            tx.send(()).unwrap();
+        }));
+    }
+    for _ in 0..tasks {
+        rx.recv().unwrap();
+    }
+}
+
+/// The `ping_pong` workload's body (the multi-thread suite and the scaling bench): a task
+/// spawned from outside spawns `pairs` tasks; each makes two oneshot channels and spawns a
+/// partner, then the two exchange one message each way. The pair that takes `remaining`
+/// to zero sends on `done`; the caller sets `remaining` to `pairs` and waits there.
+pub(crate) fn spawn_ping_pongs<R: Rt>(
+    rt: &R,
+    pairs: usize,
+    done: mpsc::SyncSender<()>,
+    remaining: Arc<AtomicUsize>,
+) {
+    drop(rt.spawn_remote(async move {
+        for _ in 0..pairs {
+            let (done, remaining) = (done.clone(), remaining.clone());
+            drop(R::spawn(async move {
+                let (tx1, rx1) = R::oneshot::<()>();
+                let (tx2, rx2) = R::oneshot::<()>();
+                drop(R::spawn(async move {
+                    rx1.await.unwrap();
+                    R::send(tx2, ()).unwrap();
+                }));
+                R::send(tx1, ()).unwrap();
+                rx2.await.unwrap();
+                if remaining.fetch_sub(1, Relaxed) == 1 {
+                    done.send(()).unwrap();
+                }
+            }));
+        }
+    }));
 }
 
 /// The oneshot channel the weft side uses. Until `weft::sync::oneshot` landed on `main`
