@@ -1082,7 +1082,10 @@ fn a_server_whose_accept_loop_never_ran_closes_with_its_runtime() {
         weft::io::Server::from_listener(listener, echo_lines).unwrap()
     });
     let addr = server.local_addr().unwrap();
-    assert!(server.is_serving(), "the accept loop is queued, not dropped");
+    assert!(
+        server.is_serving(),
+        "the accept loop is queued, not dropped"
+    );
     drop(rt);
     assert!(
         !server.is_serving(),
