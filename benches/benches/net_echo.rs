@@ -16,7 +16,8 @@
 //! `--client-threads N` (1: the client's runtime; more than 1 makes it a tokio
 //! multi-thread runtime, so a machine with spare cores can load servers of many workers).
 //! `NET_ECHO_METRICS=1` makes weft servers print their per-worker counters at exit;
-//! `NET_ECHO_PIN=1` builds the weft servers with `pin_to_cores(true)`.
+//! `NET_ECHO_PIN=1` builds the weft servers with `pin_to_cores(true)`, `NET_ECHO_NO_DEMOTE=1`
+//! with `demote_stuck_workers(false)`.
 //!
 //! The binary is both sides. Run plainly, it is the client: for every point it starts
 //! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
@@ -199,6 +200,7 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
     let rt = weft::Builder::multi_thread()
         .worker_threads(workers)
         .pin_to_cores(std::env::var_os("NET_ECHO_PIN").is_some())
+        .demote_stuck_workers(std::env::var_os("NET_ECHO_NO_DEMOTE").is_none())
         .build()
         .expect("weft runtime");
     let (tx, rx) = mpsc::channel();
