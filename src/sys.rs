@@ -200,7 +200,8 @@ pub(crate) fn read_blocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<us
     }
 }
 
-/// The kernel's id of the calling thread (what `sched_setscheduler` and thread CPU clocks take to name one thread).
+/// The kernel's id of the calling thread (how `sched_setscheduler` and thread CPU clocks
+/// name one thread).
 #[cfg(target_os = "linux")]
 pub(crate) fn current_thread_id() -> u32 {
     // SAFETY: `gettid` takes no arguments and cannot fail.

@@ -42,6 +42,8 @@
 //! `--spin` (mixed load): the server also runs a task that sleeps 50 ms then spins 20 ms
 //! without yielding, forever.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
@@ -49,6 +51,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use support::median;
 
 /// Every server reads into a buffer this large.
 const BUF: usize = 64 * 1024;
@@ -813,17 +817,6 @@ fn log_point(what: &str, kind: Kind, m: &Measured) {
         m.pct(99.0),
         m.latencies.last().copied().unwrap_or(0)
     );
-}
-
-/// The median of `xs` (the mean of the middle two for an even count).
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => xs[n / 2],
-        _ => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
-    }
 }
 
 fn echo_suite(o: &Options) -> io::Result<()> {

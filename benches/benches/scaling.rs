@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use support::{Rt, Tokio, Weft};
+use support::{median, Rt, Tokio, Weft};
 
 /// A task spawned by `compute` runs this many rounds of its arithmetic (~15 µs on this
 /// project's 2-core bench box).
@@ -121,16 +121,6 @@ fn time(f: impl FnOnce()) -> f64 {
     let start = Instant::now();
     f();
     start.elapsed().as_secs_f64()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
 }
 
 struct Options {

@@ -168,6 +168,17 @@ impl Rt for Tokio {
     }
 }
 
+/// The median of `xs` (the mean of the middle two for an even count; NaN for none).
+pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => xs[n / 2],
+        _ => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
 /// The `yield_many` workload's body (the multi-thread suite and the scaling bench): spawns
 /// `tasks` tasks from outside, each yielding `yields` times, and returns once all are done.
 pub(crate) fn yield_many_round<R: Rt>(rt: &R, tasks: usize, yields: usize) {
