@@ -160,6 +160,14 @@ impl Idle {
         debug_assert_eq!(prev, 1);
     }
 
+    /// True while a worker watches. Relaxed: a hint for whether running workers stamp
+    /// their polls (`worker.rs`, `run_task`); a stale answer costs a clock read or a
+    /// watcher round without the stamp.
+    #[inline]
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watching.load(Ordering::Relaxed) != 0
+    }
+
     /// True when workers run and nobody watches them.
     pub(crate) fn needs_watcher(&self) -> bool {
         self.num_workers > 1 && self.watching.load(Ordering::SeqCst) == 0

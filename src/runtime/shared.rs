@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::ptr::NonNull;
+use std::time::Instant;
 
 use super::blocking::BlockingPool;
 use super::context;
@@ -61,8 +62,30 @@ pub(crate) struct Remote {
     /// owner around each poll): only a thread stuck in a poll is demoted, not one that
     /// watches, parks or turns a driver.
     pub(crate) in_poll: AtomicBool,
+    /// When the current (or last) task poll began, in nanoseconds of [`Shared::now_ns`]
+    /// (`NO_POLL_START` when it was not stamped: nobody watched): a rescuer tells a poll
+    /// stuck for `STUCK_AFTER_NS` from one look (`worker.rs`). Written by the owner before
+    /// it sets `in_poll`.
+    pub(crate) poll_start: AtomicU64,
     /// The core this worker's threads are pinned to (`Builder::pin_to_cores`).
     pub(crate) core: Option<core_affinity::CoreId>,
+}
+
+impl Remote {
+    /// True if this worker is inside a task poll that began at least `STUCK_AFTER_NS`
+    /// before `now` (a [`Shared::now_ns`] reading). Racy by nature: the poll may end as
+    /// we look, which costs a needless rescue, nothing more.
+    #[inline]
+    pub(crate) fn in_long_poll(&self, now: u64) -> bool {
+        // Acquire: pairs with the Release store of `in_poll` in `run_task`, so the start
+        // read below is this poll's (or a later one's), not an older poll's.
+        if !self.in_poll.load(Ordering::Acquire) {
+            return false;
+        }
+        let started = self.poll_start.load(Ordering::Relaxed);
+        started != super::worker::NO_POLL_START
+            && now.saturating_sub(started) >= super::worker::STUCK_AFTER_NS
+    }
 }
 
 pub(crate) struct Shared {
@@ -83,6 +106,8 @@ pub(crate) struct Shared {
     /// Set when a demotion failed (no thread to spawn, `sched_setscheduler` refused): demotion
     /// stays off rather than retrying every rescue round.
     pub(crate) demotion_failed: AtomicBool,
+    /// The origin of [`Shared::now_ns`].
+    epoch: Instant,
 }
 
 impl Shared {
@@ -108,7 +133,15 @@ impl Shared {
             threads,
             thread_name,
             demotion_failed: AtomicBool::new(false),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Nanoseconds since the runtime was built: a clock that fits an atomic word (for
+    /// `Remote::poll_start`). Saturates after 584 years.
+    #[inline]
+    pub(crate) fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {

@@ -18,9 +18,10 @@
 //! timer as the timeout.
 //!
 //! The watcher ("a busy worker strands nothing"): while any worker runs, one parked worker
-//! parks with a `RESCUE_INTERVAL` timeout. Each time it wakes it compares every peer's tick
-//! with the one it saw last time. A peer whose tick has not moved and which is not parked
-//! is stuck in one long poll; the watcher then
+//! parks with a `RESCUE_INTERVAL` timeout. Each time it wakes it looks at every peer. A peer
+//! that is not parked and is either inside a task poll that began `STUCK_AFTER_NS` ago
+//! (every poll stamps its start) or has a tick that has not moved since the last look is
+//! stuck in one long poll; the watcher then
 //! - try-locks that peer's driver and turns it without blocking (its I/O events and expired
 //!   timers wake their tasks, which land on the watcher's own queue),
 //! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway),
@@ -35,15 +36,16 @@
 //! retires after `WATCH_RETIRE_ROUNDS` wakes in which nobody ran.
 //!
 //! When every worker is busy there is no parked watcher, so running workers rescue too:
-//! at each maintenance tick a worker looks for peers whose tick has not moved for
-//! `RESCUE_INTERVAL` and which are not parked, turns their drivers and empties their LIFO
-//! slots the same way, and steals a batch from their deques (a worker that has work never
-//! searches, so it would not steal them otherwise); while it knows of a stuck peer it does
-//! so every `STUCK_RESCUE_INTERVAL` ticks.
+//! at each maintenance tick a worker looks for peers in a poll `STUCK_AFTER_NS` old, or
+//! whose tick has not moved for `RESCUE_INTERVAL`, and which are not parked, turns their
+//! drivers and empties their LIFO slots the same way, and steals a batch from their deques
+//! (a worker that has work never searches, so it would not steal them otherwise); while it
+//! knows of a stuck peer it does so every `STUCK_RESCUE_INTERVAL` ticks.
 //!
 //! Both also demote a peer's thread that burns CPU in one long poll (`demote.rs`,
-//! `maybe_demote`): the watcher marks every running peer's CPU clock each round, a running
-//! worker marks a peer still in the poll it was in at its previous maintenance.
+//! `maybe_demote`): the watcher reads every running peer's CPU clock each round, a running
+//! worker reads it at maintenance when the peer is in a long poll or still in the poll it
+//! was in at the previous maintenance.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -63,6 +65,13 @@ use crate::task::Notified;
 const LIFO_CAP: u32 = 3;
 /// How often the watcher inspects running peers.
 const RESCUE_INTERVAL: Duration = Duration::from_millis(1);
+/// A peer inside one task poll for this long (nanoseconds) is stuck, seen from one look at
+/// its poll's start time: rescuers serve its driver and queue. Far above any well-behaved
+/// poll (microseconds); a rescue of a peer that was not stuck after all costs only a turn
+/// of its driver.
+pub(crate) const STUCK_AFTER_NS: u64 = 250_000;
+/// `Remote::poll_start` of a poll whose start was not stamped.
+pub(crate) const NO_POLL_START: u64 = u64::MAX;
 /// While a peer is known to be stuck, a running worker rescues it every this many ticks.
 const STUCK_RESCUE_INTERVAL: u64 = 8;
 /// Watcher wakes with every peer parked before the watcher stops watching.
@@ -75,6 +84,52 @@ const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
 enum Runnable {
     Shared(SharedTask),
     Local(Notified<Arc<LocalHome>>),
+}
+
+/// A rescuer's record of one peer's CPU clock, for demotion (`maybe_demote`).
+#[derive(Clone, Copy)]
+struct CpuMark {
+    /// The tick of the poll `base` belongs to (`u64::MAX`: none), and the thread id the
+    /// clock was read through.
+    tick: u64,
+    tid: u32,
+    /// The thread's CPU clock at a point no later than the start of that poll, as far as
+    /// the looks can tell: the poll has burnt at least the clock's advance over it.
+    base: Duration,
+    /// The latest look at the peer's clock, whatever it was doing.
+    look: Option<Look>,
+}
+
+#[derive(Clone, Copy)]
+struct Look {
+    /// `Shared::now_ns` taken just before the clock was read.
+    at: u64,
+    tid: u32,
+    cpu: Duration,
+}
+
+/// The CPU clock of a thread at a point no later than the start of its current poll, as
+/// far as a rescuer can tell: `cpu` is the clock now, `started` the poll's start
+/// ([`Shared::now_ns`]), `last` the rescuer's previous look at the same thread, if any.
+/// Between `last` and the start the thread burnt at most the wall time between them, so
+/// what is left of its burn since `last` was burnt inside the poll.
+/// An unstamped start ([`NO_POLL_START`]) gives the poll no credit.
+fn poll_cpu_baseline(last: Option<Look>, started: u64, cpu: Duration) -> Duration {
+    match last {
+        Some(l) if started != NO_POLL_START => {
+            (l.cpu + Duration::from_nanos(started.saturating_sub(l.at))).min(cpu)
+        }
+        _ => cpu,
+    }
+}
+
+impl CpuMark {
+    const NONE: CpuMark = CpuMark {
+        tick: u64::MAX,
+        tid: 0,
+        base: Duration::ZERO,
+        look: None,
+    };
 }
 
 /// A worker's private state, on its thread's stack; reachable through the context.
@@ -107,9 +162,9 @@ pub(crate) struct WorkerLocal {
     successor: RefCell<Option<Handoff<WorkerLocal>>>,
     /// `successor.is_some()`, as a flag the loop can test every tick without a borrow.
     retiring: Cell<bool>,
-    /// For demotion: per peer, the tick of the poll its CPU clock was marked in (`u64::MAX`:
-    /// none), the thread id the clock was read through, and the clock then.
-    stuck_cpu: RefCell<Vec<(u64, u32, Duration)>>,
+    /// For demotion: per peer, the baseline of its CPU clock in its current poll and the
+    /// latest look at that clock (`maybe_demote`).
+    stuck_cpu: RefCell<Vec<CpuMark>>,
 }
 
 impl WorkerLocal {
@@ -135,7 +190,7 @@ impl WorkerLocal {
             watched: RefCell::new(vec![false; n]),
             successor: RefCell::new(None),
             retiring: Cell::new(false),
-            stuck_cpu: RefCell::new(vec![(u64::MAX, 0, Duration::ZERO); n]),
+            stuck_cpu: RefCell::new(vec![CpuMark::NONE; n]),
         }
     }
 
@@ -308,8 +363,20 @@ impl WorkerLocal {
         }
         let remote = self.remote();
         remote.metrics.inc_polls();
-        // Relaxed: a hint for demotion, which re-checks under its own protocol.
-        remote.in_poll.store(true, Ordering::Relaxed);
+        // The start is stamped only while a worker watches: its rounds are a millisecond
+        // apart, so it needs the start to tell a long poll from one look. Running peers
+        // look every few dozen ticks and do without; a clock read on every poll would
+        // cost the tiniest polls a good part of their time.
+        let start = if self.shared.idle.is_watched() {
+            self.shared.now_ns()
+        } else {
+            NO_POLL_START
+        };
+        remote.poll_start.store(start, Ordering::Relaxed);
+        // Release: a rescuer that sees this poll's `in_poll` (Acquire) sees its start time
+        // or a later one, never the previous poll's. Only a hint otherwise: demotion
+        // re-checks under its own protocol.
+        remote.in_poll.store(true, Ordering::Release);
         crate::coop::with_budget(|| match task {
             Runnable::Shared(t) => t.run(),
             Runnable::Local(t) => t.run(),
@@ -467,6 +534,7 @@ impl WorkerLocal {
     /// True if it produced work for this worker.
     fn rescue(&self) -> bool {
         let shared = &self.shared;
+        let now = shared.now_ns();
         let mut seen = self.seen_ticks.borrow_mut();
         let mut found = false;
         for (i, peer) in shared.remotes.iter().enumerate() {
@@ -474,7 +542,7 @@ impl WorkerLocal {
                 continue;
             }
             let tick = peer.tick.load(Ordering::Relaxed);
-            let stuck = tick == seen[i] && !peer.parker.is_parked();
+            let stuck = (tick == seen[i] || peer.in_long_poll(now)) && !peer.parker.is_parked();
             seen[i] = tick;
             // Every round, not only once stuck: the first round of a poll marks its CPU
             // time, so the next round can demote a thread that burnt the round in it.
@@ -512,6 +580,7 @@ impl WorkerLocal {
             return;
         }
         let now = Instant::now();
+        let now_ns = shared.now_ns();
         let mut seen = self.busy_seen.borrow_mut();
         let mut any_stuck = false;
         for (i, peer) in shared.remotes.iter().enumerate() {
@@ -520,17 +589,22 @@ impl WorkerLocal {
             }
             let tick = peer.tick.load(Ordering::Relaxed);
             let (last, since) = &mut seen[i];
+            let long_poll = peer.in_long_poll(now_ns);
             if tick != *last {
                 *last = tick;
                 *since = now;
-                continue;
+                if !long_poll {
+                    continue;
+                }
             }
             // Still in the poll it was in at the last maintenance: mark (or compare) its
             // CPU clock now, not only once it counts as stuck.
             if peer.in_poll.load(Ordering::Relaxed) {
                 self.maybe_demote(i, tick);
             }
-            if now.duration_since(*since) < RESCUE_INTERVAL || peer.parker.is_parked() {
+            if (!long_poll && now.duration_since(*since) < RESCUE_INTERVAL)
+                || peer.parker.is_parked()
+            {
                 continue;
             }
             any_stuck = true;
@@ -545,23 +619,29 @@ impl WorkerLocal {
 
     /// Demotes peer `i`'s thread (`demote.rs`: spawns the successor, then moves the
     /// thread to `SCHED_IDLE`) once it has burnt `DEMOTE_AFTER_CPU` of CPU time inside the
-    /// poll it is in at `tick`: the first call in a poll marks the thread's CPU clock, a
-    /// later one at the same tick compares.
+    /// poll it is in at `tick`.
+    ///
+    /// Each look reads the peer thread's CPU clock. The CPU time a poll has burnt is at
+    /// least what the thread burnt since an earlier look, less the wall time between that
+    /// look and the poll's start (a thread burns at most one second of CPU per second):
+    /// so a look made shortly before a poll began counts for it, and a rescuer that found
+    /// the poll late (it had to wait for a core, perhaps the very core the stuck thread
+    /// holds) still sees what the poll burnt before it looked. The first look inside a
+    /// poll fixes its baseline; later looks compare against it.
     fn maybe_demote(&self, i: usize, tick: u64) {
         if !self.shared.config.demote {
             return;
         }
         let peer = &self.shared.remotes[i];
         let mut marks = self.stuck_cpu.borrow_mut();
-        let (at_tick, at_tid, cpu_then) = &mut marks[i];
-        // Only a thread inside a task poll counts (a peer watching or turning a driver
-        // has a still tick too); the mark is taken in that poll, so the CPU time measured
-        // is the poll's own.
-        if !peer.in_poll.load(Ordering::Relaxed)
-            || !peer.thread.is_running()
+        let mark = &mut marks[i];
+        // A parked peer burns nothing; not reading its clock keeps a watcher's rounds
+        // cheap on a mostly idle runtime.
+        if !peer.thread.is_running()
+            || peer.parker.is_parked()
             || self.shared.demotion_failed.load(Ordering::Relaxed)
         {
-            *at_tick = u64::MAX;
+            *mark = CpuMark::NONE;
             return;
         }
         // Marks are read without the slot's protection (holding it would make a peer that
@@ -570,23 +650,42 @@ impl WorkerLocal {
         // thread of ours gives a wrong number, which the tick and id checks and the
         // re-read under the protection below keep from deciding anything.
         let tid = peer.thread.tid_hint();
+        // The wall clock before the CPU clock: the look's time is then no later than its
+        // reading, which keeps the bound below on the safe side.
+        let now = self.shared.now_ns();
         let cpu = match crate::sys::thread_cpu_time(tid) {
             Ok(cpu) if tid != 0 => cpu,
             // An error, or id 0 (not started), which would name this thread's own clock.
             _ => {
-                *at_tick = u64::MAX;
+                *mark = CpuMark::NONE;
                 return;
             }
         };
-        if *at_tick != tick || *at_tid != tid {
-            (*at_tick, *at_tid, *cpu_then) = (tick, tid, cpu);
+        let last = mark.look.filter(|l| l.tid == tid);
+        mark.look = Some(Look { at: now, tid, cpu });
+        // Only a thread inside a task poll counts (a peer watching or turning a driver
+        // has a still tick too). Acquire, then the start: see `Remote::in_long_poll`.
+        if !peer.in_poll.load(Ordering::Acquire) {
+            mark.tick = u64::MAX;
             return;
         }
-        if cpu.saturating_sub(*cpu_then) < DEMOTE_AFTER_CPU {
+        let started = peer.poll_start.load(Ordering::Relaxed);
+        if mark.tick != tick || mark.tid != tid {
+            // The first look inside this poll. A start read from a later poll only makes
+            // the baseline higher (a later demotion). On a weakly ordered machine a racing
+            // look could pair this tick with the previous poll's start (the tick load is
+            // Relaxed); the baseline then spans two adjacent polls, and the worst outcome
+            // is demoting a thread that burnt the threshold across them and is still in a
+            // poll, which `try_demote` re-checks. Making every tick store Release would
+            // rule it out at a cost on every poll; not worth it for a hint.
+            mark.base = poll_cpu_baseline(last, started, cpu);
+            (mark.tick, mark.tid) = (tick, tid);
+        }
+        if cpu.saturating_sub(mark.base) < DEMOTE_AFTER_CPU {
             return;
         }
-        let (since, marked_tid) = (*cpu_then, *at_tid);
-        *at_tick = u64::MAX;
+        let (since, marked_tid) = (mark.base, mark.tid);
+        mark.tick = u64::MAX;
         drop(marks);
         // Cheap refusals before taking the slot (the owner would wait for us meanwhile):
         // its local tasks can only run on its thread, and a rescuer that is itself demoted
@@ -665,5 +764,44 @@ impl std::fmt::Debug for WorkerLocal {
         f.debug_struct("WorkerLocal")
             .field("index", &self.index)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{poll_cpu_baseline, Look, NO_POLL_START};
+    use std::time::Duration;
+
+    fn look(at_us: u64, cpu_us: u64) -> Option<Look> {
+        Some(Look {
+            at: at_us * 1000,
+            tid: 7,
+            cpu: Duration::from_micros(cpu_us),
+        })
+    }
+
+    #[test]
+    fn a_look_just_before_a_poll_counts_what_the_poll_burnt_since() {
+        // Looked at 1,000 us (clock 300 us); the poll began 10 us later; clock now 1,310 us:
+        // the poll burnt at least 1,310 - 300 - 10 = 1,000 us.
+        let base = poll_cpu_baseline(look(1_000, 300), 1_010_000, Duration::from_micros(1_310));
+        assert_eq!(base, Duration::from_micros(310));
+    }
+
+    #[test]
+    fn a_look_inside_the_poll_is_the_baseline_itself() {
+        // The poll began (500 us) before the look (1,000 us): all burnt since counts.
+        let base = poll_cpu_baseline(look(1_000, 300), 500_000, Duration::from_micros(900));
+        assert_eq!(base, Duration::from_micros(300));
+    }
+
+    #[test]
+    fn an_old_look_gives_no_credit_and_the_baseline_never_passes_the_clock() {
+        // A look 5 ms before the poll: the thread may have burnt all of it before the
+        // poll, so nothing is credited to the poll.
+        let cpu = Duration::from_micros(2_000);
+        assert_eq!(poll_cpu_baseline(look(1_000, 300), 6_000_000, cpu), cpu);
+        assert_eq!(poll_cpu_baseline(None, 6_000_000, cpu), cpu);
+        assert_eq!(poll_cpu_baseline(look(1_000, 300), NO_POLL_START, cpu), cpu);
     }
 }
