@@ -24,6 +24,56 @@ pub(crate) fn cvt<T: MinusOne>(ret: T) -> io::Result<T> {
     }
 }
 
+/// An I/O event read straight from an epoll instance by [`poll_now`], in the terms of
+/// mio's events (the same mapping of `EPOLL*` bits as mio's).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawEvent {
+    pub(crate) token: usize,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+    pub(crate) read_closed: bool,
+    pub(crate) write_closed: bool,
+    pub(crate) error: bool,
+}
+
+/// Reads up to 64 ready events from the epoll instance `epfd` without blocking and
+/// without going through the mio `Poll` that owns it (whose owner may be holding it), and
+/// passes each to `f`; returns how many. The kernel lets several threads wait on one epoll
+/// instance; an edge-triggered event is reported to one of them, so nothing is read twice.
+/// Elsewhere than Linux it reads nothing.
+#[cfg(target_os = "linux")]
+pub(crate) fn poll_now(epfd: BorrowedFd<'_>, mut f: impl FnMut(RawEvent)) -> io::Result<usize> {
+    const CHUNK: usize = 64;
+    let mut buf = [libc::epoll_event { events: 0, u64: 0 }; CHUNK];
+    // SAFETY: `buf` is writable for `CHUNK` entries for the whole call, and `epfd` is
+    // borrowed, so it stays open; a zero timeout never blocks.
+    let n = cvt(unsafe {
+        libc::epoll_wait(epfd.as_raw_fd(), buf.as_mut_ptr(), CHUNK as libc::c_int, 0)
+    })?;
+    let n = usize::try_from(n).unwrap_or(0).min(CHUNK);
+    for e in &buf[..n] {
+        // Copies, not references: the struct is packed on x86-64.
+        let (bits, token) = (e.events as libc::c_int, e.u64);
+        let has = |flag: libc::c_int| bits & flag != 0;
+        f(RawEvent {
+            token: token as usize,
+            readable: has(libc::EPOLLIN) || has(libc::EPOLLPRI),
+            writable: has(libc::EPOLLOUT),
+            read_closed: has(libc::EPOLLHUP) || (has(libc::EPOLLIN) && has(libc::EPOLLRDHUP)),
+            write_closed: has(libc::EPOLLHUP)
+                || (has(libc::EPOLLOUT) && has(libc::EPOLLERR))
+                || bits == libc::EPOLLERR,
+            error: has(libc::EPOLLERR),
+        });
+    }
+    Ok(n)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn poll_now(_epfd: BorrowedFd<'_>, _f: impl FnMut(RawEvent)) -> io::Result<usize> {
+    Ok(0)
+}
+
 /// Integer return types of syscalls.
 pub(crate) trait MinusOne: Copy {
     fn is_minus_one(self) -> bool;

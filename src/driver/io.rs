@@ -285,11 +285,80 @@ impl IoSlab {
         wakers: &mut Vec<Waker>,
         n: &mut usize,
     ) {
-        let mut inner = None;
-        for ev in events {
-            let inner = inner.get_or_insert_with(|| self.inner.lock());
-            let index = ev.token().0 & 0xFFFF_FFFF;
-            let generation = (ev.token().0 >> 32) as u32;
+        self.dispatch_ready(
+            events.map(|ev| {
+                let ready = ready_bits(
+                    ev.is_readable(),
+                    ev.is_writable(),
+                    ev.is_read_closed(),
+                    ev.is_write_closed(),
+                    ev.is_error(),
+                );
+                (ev.token().0, ready)
+            }),
+            wakers,
+            n,
+        );
+    }
+
+    /// [`dispatch`](Self::dispatch) for events read straight from the epoll fd by a
+    /// rescuer that could not take the driver's lock: `read` fills the events, and is
+    /// called only once this slab's lock is held, so events are never read (and so taken
+    /// from the kernel) by a rescuer that could not then dispatch them. `None` if the lock
+    /// is busy: its holder, perhaps preempted, is dispatching, and the rescuer must not
+    /// block on it.
+    pub(super) fn try_dispatch_raw(
+        &self,
+        read: impl FnOnce(&mut Vec<crate::sys::RawEvent>),
+        wakers: &mut Vec<Waker>,
+    ) -> Option<usize> {
+        let inner = self.inner.try_lock()?;
+        let mut events = Vec::new();
+        read(&mut events);
+        let mut n = 0;
+        Self::dispatch_locked(
+            &inner,
+            events.into_iter().map(|e| {
+                let ready = ready_bits(
+                    e.readable,
+                    e.writable,
+                    e.read_closed,
+                    e.write_closed,
+                    e.error,
+                );
+                (e.token, ready)
+            }),
+            wakers,
+            &mut n,
+        );
+        Some(n)
+    }
+
+    /// Sets the readiness of each (token, readiness) and collects the wakers to wake. The
+    /// slab lock (not the driver's) makes this safe from any thread.
+    fn dispatch_ready(
+        &self,
+        mut events: impl Iterator<Item = (usize, usize)>,
+        wakers: &mut Vec<Waker>,
+        n: &mut usize,
+    ) {
+        // The lock only if there is an event.
+        let Some(first) = events.next() else {
+            return;
+        };
+        let inner = self.inner.lock();
+        Self::dispatch_locked(&inner, std::iter::once(first).chain(events), wakers, n);
+    }
+
+    fn dispatch_locked(
+        inner: &SlabInner,
+        events: impl Iterator<Item = (usize, usize)>,
+        wakers: &mut Vec<Waker>,
+        n: &mut usize,
+    ) {
+        for (token, ready) in events {
+            let index = token & 0xFFFF_FFFF;
+            let generation = (token >> 32) as u32;
             let Some(slot) = inner.slots.get(index) else {
                 continue;
             };
@@ -297,22 +366,6 @@ impl IoSlab {
                 continue;
             }
             let Some(io) = &slot.io else { continue };
-            let mut ready = 0;
-            if ev.is_readable() {
-                ready |= READABLE;
-            }
-            if ev.is_writable() {
-                ready |= WRITABLE;
-            }
-            if ev.is_read_closed() {
-                ready |= READ_CLOSED;
-            }
-            if ev.is_write_closed() {
-                ready |= WRITE_CLOSED;
-            }
-            if ev.is_error() {
-                ready |= ERROR;
-            }
             io.set_ready(ready, wakers);
             *n += 1;
         }
@@ -557,4 +610,31 @@ impl<E: Source + std::fmt::Debug> std::fmt::Debug for PollEvented<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PollEvented").field("io", &self.io).finish()
     }
+}
+
+/// The readiness bits of one event.
+fn ready_bits(
+    readable: bool,
+    writable: bool,
+    read_closed: bool,
+    write_closed: bool,
+    error: bool,
+) -> usize {
+    let mut ready = 0;
+    if readable {
+        ready |= READABLE;
+    }
+    if writable {
+        ready |= WRITABLE;
+    }
+    if read_closed {
+        ready |= READ_CLOSED;
+    }
+    if write_closed {
+        ready |= WRITE_CLOSED;
+    }
+    if error {
+        ready |= ERROR;
+    }
+    ready
 }

@@ -176,6 +176,50 @@ impl Driver {
         Some(self.turn(core, Some(Duration::ZERO)))
     }
 
+    /// For a rescuer that found the driver busy ([`try_turn_now`](Self::try_turn_now)
+    /// returned `None`): the lock's holder may be a stuck worker's thread that the kernel
+    /// preempted mid-turn, which would keep the lock (and every socket behind it) until it
+    /// runs again. So read the I/O events straight from the epoll fd, which the kernel lets
+    /// several threads do at once (an edge-triggered event goes to one reader), and wake
+    /// their tasks. Timers wait for the lock's holder. The lock's holder may also be the
+    /// owner blocked in its wait: an event that was meant to end that wait (the waker's,
+    /// a watched peer's) and is read here is given back as a fresh wake, or the owner
+    /// would sleep through it (a lost wake-up: the first version of this hung a test).
+    /// Returns the I/O events handled.
+    pub(crate) fn poll_io_unlocked(&self) -> usize {
+        if self.shut_down.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let mut wakers = Vec::new();
+        let mut took_wake = false;
+        let read = |events: &mut Vec<crate::sys::RawEvent>| {
+            // A failed read (none is expected on a valid epoll fd) only costs this rescue.
+            let _ = crate::sys::poll_now(std::os::fd::AsFd::as_fd(&self.registry), |e| {
+                if is_io_token(mio::Token(e.token)) {
+                    events.push(e);
+                } else {
+                    // The waker's or a watched peer's event: meant to end the owner's
+                    // wait, which may be in progress right now (its lock is what made
+                    // this rescue come here). Taken from it, so given back below.
+                    took_wake = true;
+                }
+            });
+        };
+        let n = self.io.try_dispatch_raw(read, &mut wakers).unwrap_or(0);
+        if took_wake {
+            // A fresh eventfd write is a fresh edge: the owner's wait ends as it would
+            // have. At worst one spurious wake.
+            self.wake();
+        }
+        if n > 0 {
+            self.io_events.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        for w in wakers {
+            w.wake();
+        }
+        n
+    }
+
     /// Blocks in the poller for at most `timeout`, then dispatches events and timers.
     /// Does not block if a [`wake`](Self::wake) came since the last blocking turn, even
     /// if a peer's turn has since read its eventfd event (a wake may thus end one later

@@ -563,7 +563,10 @@ impl WorkerLocal {
     /// Serves a stuck peer's driver without blocking (the events and timers it handles
     /// wake their tasks onto this worker's queues) and takes the task in its LIFO slot.
     fn serve_stuck(&self, peer: &Remote) {
-        self.turn(|| peer.driver.try_turn_now());
+        if self.turn(|| peer.driver.try_turn_now()).is_none() {
+            // Its lock is held, perhaps by the stuck thread itself, preempted mid-turn.
+            self.turn(|| peer.driver.poll_io_unlocked());
+        }
         if let Some(t) = peer.lifo.take() {
             self.deque.push(t);
         }
