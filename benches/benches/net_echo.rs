@@ -17,7 +17,8 @@
 //! multi-thread runtime, so a machine with spare cores can load servers of many workers).
 //! `NET_ECHO_METRICS=1` makes weft servers print their per-worker counters at exit;
 //! `NET_ECHO_PIN=1` builds the weft servers with `pin_to_cores(true)`, `NET_ECHO_NO_DEMOTE=1`
-//! with `demote_stuck_workers(false)`.
+//! with `demote_stuck_workers(false)`; `NET_ECHO_SPLIT=1` gives the `weft` server two accept
+//! loops, so its connections are spread over both workers' drivers.
 //!
 //! The binary is both sides. Run plainly, it is the client: for every point it starts
 //! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
@@ -223,9 +224,24 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
                 .expect("bind");
             tx.send(listener.local_addr().expect("local_addr").port())
                 .expect("port");
-            while let Ok((s, _)) = listener.accept().await {
-                let _conn = weft::spawn(weft_conn(s));
+            // NET_ECHO_SPLIT: a second accept loop on the same listener, each pausing 1 ms
+            // after an accept, so both workers accept and the connections are spread over
+            // both drivers (which otherwise happens only when a peer steals the accept
+            // loop mid-way).
+            let listener = std::sync::Arc::new(listener);
+            let split = std::env::var_os("NET_ECHO_SPLIT").is_some();
+            let accept = |listener: std::sync::Arc<weft::net::TcpListener>| async move {
+                while let Ok((s, _)) = listener.accept().await {
+                    let _conn = weft::spawn(weft_conn(s));
+                    if split {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            };
+            if split {
+                let _second = weft::spawn(accept(listener.clone()));
             }
+            accept(listener).await;
         }
     });
     if spin_task {
