@@ -111,6 +111,9 @@ pub(crate) struct Driver {
     /// turn (the watcher's rescue) may read its event just before the owner blocks, and
     /// the owner would then wait with nothing left to end its wait.
     woken: AtomicBool,
+    /// Set while the owner is in (or entering) a blocking turn, for `poll_io_unlocked`:
+    /// a rescuer that read the eventfd's event writes it again only then.
+    blocking: AtomicBool,
 }
 
 impl Driver {
@@ -132,6 +135,7 @@ impl Driver {
             io_events: AtomicU64::new(0),
             shut_down: AtomicBool::new(false),
             woken: AtomicBool::new(false),
+            blocking: AtomicBool::new(false),
         })
     }
 
@@ -183,8 +187,9 @@ impl Driver {
     /// several threads do at once (an edge-triggered event goes to one reader), and wake
     /// their tasks. Timers wait for the lock's holder. The lock's holder may also be the
     /// owner blocked in its wait: an event that was meant to end that wait (the waker's,
-    /// a watched peer's) and is read here is given back as a fresh wake, or the owner
-    /// would sleep through it (a lost wake-up: the first version of this hung a test).
+    /// a watched peer's) and is read here is given back, or the owner would sleep through
+    /// it (a lost wake-up: the first version of this hung a test). The slab lock is held across the non-blocking
+    /// `epoll_wait` (about a microsecond), so that nothing read goes undispatched.
     /// Returns the I/O events handled.
     pub(crate) fn poll_io_unlocked(&self) -> usize {
         if self.shut_down.load(Ordering::Relaxed) {
@@ -207,9 +212,19 @@ impl Driver {
         };
         let n = self.io.try_dispatch_raw(read, &mut wakers).unwrap_or(0);
         if took_wake {
-            // A fresh eventfd write is a fresh edge: the owner's wait ends as it would
-            // have. At worst one spurious wake.
-            self.wake();
+            // Record the wake where the owner's next blocking turn sees it, and write the
+            // eventfd (a fresh edge) only if the owner is in a blocking turn now. Writing
+            // it always would spin a watcher that watches this poll: its own wait would
+            // end on the write, it would find the owner still stuck, read the event
+            // again, write again... (The parker's state cannot tell: an `unpark` marks the
+            // owner notified before the eventfd event this very read may have taken.) A
+            // Dekker pair with `turn_blocking`, both sides SeqCst: it sets `blocking`, then
+            // swaps `woken`; we store `woken`, then load `blocking`. Whichever comes
+            // second sees the other.
+            self.woken.store(true, Ordering::SeqCst);
+            if self.blocking.load(Ordering::SeqCst) {
+                let _ = self.waker.wake();
+            }
         }
         if n > 0 {
             self.io_events.fetch_add(n as u64, Ordering::Relaxed);
@@ -226,8 +241,12 @@ impl Driver {
     /// wait early, which every caller tolerates).
     pub(crate) fn turn_blocking(&self, timeout: Option<Duration>) -> usize {
         let core = self.core.lock();
-        // With the lock held, no peer polls: a wake after this swap ends our poll through
-        // the eventfd; one before it is seen here. SeqCst: pairs with `wake`.
+        // Set before the swap below (SeqCst, a Dekker pair with `poll_io_unlocked`): a
+        // rescuer that takes our eventfd's event from under us writes it again if it sees
+        // this, and otherwise its `woken` store is seen by the swap.
+        self.blocking.store(true, Ordering::SeqCst);
+        // A wake after this swap ends our poll through the eventfd; one before it is seen
+        // here. SeqCst: pairs with `wake`.
         let timeout = if self.woken.swap(false, Ordering::SeqCst) {
             Some(Duration::ZERO)
         } else {
@@ -245,7 +264,11 @@ impl Driver {
             events,
             wakers,
         } = &mut *core;
-        if let Err(e) = poll.poll(events, timeout) {
+        let polled = poll.poll(events, timeout);
+        // Cleared with the lock still held, so the next blocking turn's set cannot come
+        // before it. Relaxed: a late clear only costs a rescuer one needless eventfd write.
+        self.blocking.store(false, Ordering::Relaxed);
+        if let Err(e) = polled {
             // EINTR is a spurious wake-up; anything else would recur, so do not spin on it.
             if e.kind() != stdio::ErrorKind::Interrupted {
                 std::thread::sleep(Duration::from_millis(1));

@@ -20,8 +20,8 @@
 //! The watcher ("a busy worker strands nothing"): while any worker runs, one parked worker
 //! parks with a `RESCUE_INTERVAL` timeout. Each time it wakes it looks at every peer. A peer
 //! that is not parked and is either inside a task poll that began `STUCK_AFTER_NS` ago
-//! (every poll stamps its start) or has a tick that has not moved since the last look is
-//! stuck in one long poll; the watcher then
+//! (while a worker watches, every poll stamps its start) or has a tick that has not moved
+//! since the last look is stuck in one long poll; the watcher then
 //! - try-locks that peer's driver and turns it without blocking (its I/O events and expired
 //!   timers wake their tasks, which land on the watcher's own queue),
 //! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway),
@@ -36,8 +36,9 @@
 //! retires after `WATCH_RETIRE_ROUNDS` wakes in which nobody ran.
 //!
 //! When every worker is busy there is no parked watcher, so running workers rescue too:
-//! at each maintenance tick a worker looks for peers in a poll `STUCK_AFTER_NS` old, or
-//! whose tick has not moved for `RESCUE_INTERVAL`, and which are not parked, turns their
+//! at each maintenance tick a worker looks for peers whose tick has not moved for
+//! `RESCUE_INTERVAL` (or in a poll `STUCK_AFTER_NS` old, when the poll was stamped: only
+//! while someone watches), and which are not parked, turns their
 //! drivers and empties their LIFO slots the same way, and steals a batch from their deques
 //! (a worker that has work never searches, so it would not steal them otherwise); while it
 //! knows of a stuck peer it does so every `STUCK_RESCUE_INTERVAL` ticks.
@@ -109,17 +110,23 @@ struct Look {
 }
 
 /// The CPU clock of a thread at a point no later than the start of its current poll, as
-/// far as a rescuer can tell: `cpu` is the clock now, `started` the poll's start
-/// ([`Shared::now_ns`]), `last` the rescuer's previous look at the same thread, if any.
+/// far as a rescuer can tell: `now` is this look (its clock reading and when it was taken),
+/// `started` the poll's start ([`Shared::now_ns`]), `last` the rescuer's previous look at
+/// the same thread, if any.
 /// Between `last` and the start the thread burnt at most the wall time between them, so
 /// what is left of its burn since `last` was burnt inside the poll.
 /// An unstamped start ([`NO_POLL_START`]) gives the poll no credit.
-fn poll_cpu_baseline(last: Option<Look>, started: u64, cpu: Duration) -> Duration {
+fn poll_cpu_baseline(last: Option<Look>, started: u64, now: Look) -> Duration {
+    if started == NO_POLL_START {
+        return now.cpu;
+    }
+    // The same bound from this look too: if the poll began after it (a look delayed
+    // between its clock read and its `in_poll` check), the burn before the start is
+    // not the poll's.
+    let here = now.cpu + Duration::from_nanos(started.saturating_sub(now.at));
     match last {
-        Some(l) if started != NO_POLL_START => {
-            (l.cpu + Duration::from_nanos(started.saturating_sub(l.at))).min(cpu)
-        }
-        _ => cpu,
+        Some(l) => (l.cpu + Duration::from_nanos(started.saturating_sub(l.at))).min(here),
+        None => here,
     }
 }
 
@@ -665,7 +672,8 @@ impl WorkerLocal {
             }
         };
         let last = mark.look.filter(|l| l.tid == tid);
-        mark.look = Some(Look { at: now, tid, cpu });
+        let here = Look { at: now, tid, cpu };
+        mark.look = Some(here);
         // Only a thread inside a task poll counts (a peer watching or turning a driver
         // has a still tick too). Acquire, then the start: see `Remote::in_long_poll`.
         if !peer.in_poll.load(Ordering::Acquire) {
@@ -681,7 +689,7 @@ impl WorkerLocal {
             // is demoting a thread that burnt the threshold across them and is still in a
             // poll, which `try_demote` re-checks. Making every tick store Release would
             // rule it out at a cost on every poll; not worth it for a hint.
-            mark.base = poll_cpu_baseline(last, started, cpu);
+            mark.base = poll_cpu_baseline(last, started, here);
             (mark.tick, mark.tid) = (tick, tid);
         }
         if cpu.saturating_sub(mark.base) < DEMOTE_AFTER_CPU {
@@ -775,26 +783,27 @@ mod tests {
     use super::{poll_cpu_baseline, Look, NO_POLL_START};
     use std::time::Duration;
 
-    fn look(at_us: u64, cpu_us: u64) -> Option<Look> {
-        Some(Look {
+    fn look(at_us: u64, cpu_us: u64) -> Look {
+        Look {
             at: at_us * 1000,
             tid: 7,
             cpu: Duration::from_micros(cpu_us),
-        })
+        }
     }
 
     #[test]
     fn a_look_just_before_a_poll_counts_what_the_poll_burnt_since() {
-        // Looked at 1,000 us (clock 300 us); the poll began 10 us later; clock now 1,310 us:
-        // the poll burnt at least 1,310 - 300 - 10 = 1,000 us.
-        let base = poll_cpu_baseline(look(1_000, 300), 1_010_000, Duration::from_micros(1_310));
+        // Looked at 1,000 us (clock 300 us); the poll began 10 us later; now (2,000 us) the
+        // clock reads 1,310 us: the poll burnt at least 1,310 - 300 - 10 = 1,000 us.
+        let now = look(2_000, 1_310);
+        let base = poll_cpu_baseline(Some(look(1_000, 300)), 1_010_000, now);
         assert_eq!(base, Duration::from_micros(310));
     }
 
     #[test]
     fn a_look_inside_the_poll_is_the_baseline_itself() {
         // The poll began (500 us) before the look (1,000 us): all burnt since counts.
-        let base = poll_cpu_baseline(look(1_000, 300), 500_000, Duration::from_micros(900));
+        let base = poll_cpu_baseline(Some(look(1_000, 300)), 500_000, look(1_600, 900));
         assert_eq!(base, Duration::from_micros(300));
     }
 
@@ -802,9 +811,23 @@ mod tests {
     fn an_old_look_gives_no_credit_and_the_baseline_never_passes_the_clock() {
         // A look 5 ms before the poll: the thread may have burnt all of it before the
         // poll, so nothing is credited to the poll.
-        let cpu = Duration::from_micros(2_000);
-        assert_eq!(poll_cpu_baseline(look(1_000, 300), 6_000_000, cpu), cpu);
-        assert_eq!(poll_cpu_baseline(None, 6_000_000, cpu), cpu);
-        assert_eq!(poll_cpu_baseline(look(1_000, 300), NO_POLL_START, cpu), cpu);
+        let now = look(7_000, 2_000);
+        assert_eq!(
+            poll_cpu_baseline(Some(look(1_000, 300)), 6_000_000, now),
+            now.cpu
+        );
+        assert_eq!(poll_cpu_baseline(None, 6_000_000, now), now.cpu);
+        assert_eq!(
+            poll_cpu_baseline(Some(look(1_000, 300)), NO_POLL_START, now),
+            now.cpu
+        );
+    }
+
+    #[test]
+    fn a_look_taken_before_the_poll_began_credits_nothing_before_the_start() {
+        // This look read the clock (800 us) at 1,000 us, but the poll it then saw began at
+        // 1,200 us: up to 200 us of that clock's later advance came before the poll.
+        let base = poll_cpu_baseline(None, 1_200_000, look(1_000, 800));
+        assert_eq!(base, Duration::from_micros(1_000));
     }
 }
