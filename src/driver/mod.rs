@@ -188,9 +188,9 @@ impl Driver {
     /// their tasks. Timers wait for the lock's holder. The lock's holder may also be the
     /// owner blocked in its wait: an event that was meant to end that wait (the waker's,
     /// a watched peer's) and is read here is given back, or the owner would sleep through
-    /// it (a lost wake-up: the first version of this hung a test). The slab lock is held across the non-blocking
-    /// `epoll_wait` (about a microsecond), so that nothing read goes undispatched.
-    /// Returns the I/O events handled.
+    /// it (a lost wake-up: the first version of this hung a test). The slab lock is held
+    /// across the non-blocking `epoll_wait` (about a microsecond), so that nothing read
+    /// goes undispatched. Returns the I/O events handled.
     pub(crate) fn poll_io_unlocked(&self) -> usize {
         if self.shut_down.load(Ordering::Relaxed) {
             return 0;
