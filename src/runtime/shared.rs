@@ -141,7 +141,13 @@ impl Shared {
     /// `Remote::poll_start`). Saturates after 584 years.
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.ns_at(Instant::now())
+    }
+
+    /// [`now_ns`](Self::now_ns) of an `Instant` the caller already read.
+    #[inline]
+    pub(crate) fn ns_at(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {

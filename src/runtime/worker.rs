@@ -590,7 +590,7 @@ impl WorkerLocal {
             return;
         }
         let now = Instant::now();
-        let now_ns = shared.now_ns();
+        let now_ns = shared.ns_at(now);
         let mut seen = self.busy_seen.borrow_mut();
         let mut any_stuck = false;
         for (i, peer) in shared.remotes.iter().enumerate() {
