@@ -147,6 +147,20 @@ fn a_spinning_task_is_demoted_and_its_worker_moves_to_a_fresh_thread() {
     let stuck = demote_one(&rt);
     eventually("the demotion is counted", || demotions(&rt) >= 1);
     eventually("the demoted thread exits", || !thread_exists(stuck));
+    // A demotion waits for 0.5 ms of CPU time inside the poll, so one timed from the
+    // poll's stamped start came at least that long after it (and none is timed twice).
+    let m = rt.metrics();
+    for i in 0..m.num_workers() {
+        let (timed, total) = m.worker_demotion_delay(i);
+        assert!(
+            timed <= m.worker_demotion_count(i),
+            "worker {i}: {timed} timed"
+        );
+        assert!(
+            total >= Duration::from_micros(500) * timed as u32,
+            "worker {i}: {timed} demotions timed at {total:?} in all"
+        );
+    }
 
     // Every task from now on runs under the base policy, on named worker threads, never on
     // the demoted one.

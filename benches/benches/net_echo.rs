@@ -258,12 +258,16 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
             let m = rt.metrics();
             for i in 0..m.num_workers() {
                 eprintln!(
-                    "    weft worker {i}: polls {} parks {} steals {} io events {} demotions {}",
+                    "    weft worker {i}: polls {} parks {} steals {} io events {} demotions {} \
+                     (of which {} of a stamped poll, on average {:.2} ms after it began)",
                     m.worker_poll_count(i),
                     m.worker_park_count(i),
                     m.worker_steal_count(i),
                     m.worker_io_events(i),
-                    m.worker_demotion_count(i)
+                    m.worker_demotion_count(i),
+                    m.worker_demotion_delay(i).0,
+                    m.worker_demotion_delay(i).1.as_secs_f64() * 1e3
+                        / m.worker_demotion_delay(i).0.max(1) as f64
                 );
             }
         }

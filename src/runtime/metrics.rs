@@ -4,6 +4,8 @@
 //! load-and-store, no locked instruction; readers see a recent value. All counters are
 //! monotonic `u64`s.
 
+use std::time::Duration;
+
 use crate::loom::{Arc, AtomicU64, Ordering};
 
 use super::shared::Shared;
@@ -14,6 +16,10 @@ pub(crate) struct WorkerMetrics {
     steals: AtomicU64,
     parks: AtomicU64,
     demotions: AtomicU64,
+    /// Demotions of a poll with a stamped start, and the sum of the wall time from that
+    /// start to the demotion. Written by rescuers (any thread), so read-modify-writes.
+    demotions_timed: AtomicU64,
+    demotion_delay_ns: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -35,6 +41,12 @@ impl WorkerMetrics {
     /// successor starts only after the hand-over).
     pub(crate) fn inc_demotions(&self) {
         bump(&self.demotions, 1)
+    }
+    /// A rescuer demoted this worker's thread `delay_ns` after its poll began.
+    pub(crate) fn add_demotion_delay(&self, delay_ns: u64) {
+        self.demotions_timed.fetch_add(1, Ordering::Relaxed);
+        self.demotion_delay_ns
+            .fetch_add(delay_ns, Ordering::Relaxed);
     }
 }
 
@@ -99,6 +111,20 @@ impl RuntimeMetrics {
     /// tasks kept the thread).
     pub fn worker_demotion_count(&self, i: usize) -> u64 {
         self.worker(i).metrics.demotions.load(Ordering::Relaxed)
+    }
+
+    /// A diagnostic for [`worker_demotion_count`](Self::worker_demotion_count): how many
+    /// of worker `i`'s demotions hit a poll whose start was stamped (one that began while
+    /// a peer watched), and the sum of the wall time from that start to the demotion,
+    /// that is how fast rescuers act on a stuck worker. Hidden: its meaning is tied to
+    /// how the watcher works today.
+    #[doc(hidden)]
+    pub fn worker_demotion_delay(&self, i: usize) -> (u64, Duration) {
+        let m = &self.worker(i).metrics;
+        (
+            m.demotions_timed.load(Ordering::Relaxed),
+            Duration::from_nanos(m.demotion_delay_ns.load(Ordering::Relaxed)),
+        )
     }
 
     /// Tasks waiting in worker `i`'s queue (its deque plus its LIFO slot).

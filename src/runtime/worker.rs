@@ -730,6 +730,10 @@ impl WorkerLocal {
                 // Dropping `handoff` sends the successor away.
                 return failed();
             }
+            if started != NO_POLL_START {
+                let delay = self.shared.now_ns().saturating_sub(started);
+                peer.metrics.add_demotion_delay(delay);
+            }
             Some(handoff)
         });
     }
