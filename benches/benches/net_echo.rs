@@ -257,6 +257,7 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
         if std::env::var_os("NET_ECHO_METRICS").is_some() {
             let m = rt.metrics();
             for i in 0..m.num_workers() {
+                let (timed, delay) = m.worker_demotion_delay(i);
                 eprintln!(
                     "    weft worker {i}: polls {} parks {} steals {} io events {} demotions {} \
                      (of which {} of a stamped poll, on average {:.2} ms after it began)",
@@ -265,9 +266,8 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
                     m.worker_steal_count(i),
                     m.worker_io_events(i),
                     m.worker_demotion_count(i),
-                    m.worker_demotion_delay(i).0,
-                    m.worker_demotion_delay(i).1.as_secs_f64() * 1e3
-                        / m.worker_demotion_delay(i).0.max(1) as f64
+                    timed,
+                    delay.as_secs_f64() * 1e3 / timed.max(1) as f64
                 );
             }
         }

@@ -1,8 +1,9 @@
 //! Runtime metrics: per-worker counters cheap enough to leave on.
 //!
 //! Each counter is written by one thread only (its worker) with a plain Relaxed
-//! load-and-store, no locked instruction; readers see a recent value. All counters are
-//! monotonic `u64`s.
+//! load-and-store, no locked instruction; readers see a recent value. The exception is the
+//! demotion-delay pair, written by whichever rescuer demotes (rarely), with read-modify-
+//! writes. All counters are monotonic `u64`s.
 
 use std::time::Duration;
 
