@@ -600,13 +600,21 @@ impl Measured {
     }
 }
 
+/// With `NET_ECHO_REQLOG=FILE`: every request of the window as (connection, end in µs
+/// since the window began, latency in µs), appended to FILE after the window
+/// (`benches/reqlog.py FILE N` groups window N's slow requests into stalls).
+static REQLOG: std::sync::Mutex<Vec<(u32, u64, u32)>> = std::sync::Mutex::new(Vec::new());
+
 /// One connection's loop: latencies (µs) of the requests that completed inside the window.
 async fn client_conn(
     mut s: tokio::net::TcpStream,
     size: usize,
     from: Instant,
     to: Instant,
+    idx: u32,
 ) -> io::Result<Vec<u32>> {
+    let log = std::env::var_os("NET_ECHO_REQLOG").is_some();
+    let mut logged = Vec::new();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let message = vec![b'x'; size];
     let mut reply = vec![0u8; size];
@@ -615,13 +623,20 @@ async fn client_conn(
     loop {
         let start = Instant::now();
         if start >= to {
+            if log {
+                REQLOG.lock().unwrap().append(&mut logged);
+            }
             return Ok(latencies);
         }
         // Both at once: a 64 KiB message must not wait on its own echo.
         tokio::try_join!(w.write_all(&message), r.read_exact(&mut reply))?;
         let end = Instant::now();
         if end > from && end <= to {
-            latencies.push(end.duration_since(start).as_micros().min(u32::MAX as u128) as u32);
+            let l = end.duration_since(start).as_micros().min(u32::MAX as u128) as u32;
+            latencies.push(l);
+            if log {
+                logged.push((idx, end.duration_since(from).as_micros() as u64, l));
+            }
         }
     }
 }
@@ -671,7 +686,8 @@ fn run_client(
     let results = rt.block_on(async {
         let tasks: Vec<_> = streams
             .into_iter()
-            .map(|s| tokio::spawn(client_conn(s, size, from, to)))
+            .enumerate()
+            .map(|(i, s)| tokio::spawn(client_conn(s, size, from, to, i as u32)))
             .collect();
         let mut all = Vec::new();
         for t in tasks {
@@ -680,6 +696,21 @@ fn run_client(
         io::Result::Ok(all)
     })?;
     let (server_cpu, switches) = sampler.join().expect("sampler")?;
+    if let Some(f) = std::env::var_os("NET_ECHO_REQLOG") {
+        use std::io::Write;
+        let mut v = std::mem::take(&mut *REQLOG.lock().unwrap());
+        v.sort_by_key(|r| r.1);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(f)?;
+        let mut out = io::BufWriter::new(file);
+        writeln!(out, "# window")?;
+        for (c, t, l) in v {
+            writeln!(out, "{c} {t} {l}")?;
+        }
+        out.flush()?;
+    }
     let mut latencies = results;
     latencies.sort_unstable();
     Ok(Measured {
