@@ -19,6 +19,8 @@
 //! `NET_ECHO_PIN=1` builds the weft servers with `pin_to_cores(true)`, `NET_ECHO_NO_DEMOTE=1`
 //! with `demote_stuck_workers(false)`; `NET_ECHO_SPLIT=1` gives the `weft` server two accept
 //! loops, so its connections are spread over both workers' drivers.
+//! `NET_ECHO_REQLOG=FILE` appends every request of each window (connection, end, latency)
+//! to FILE; `benches/reqlog.py FILE N` sorts window N's slow requests into stalls.
 //!
 //! The binary is both sides. Run plainly, it is the client: for every point it starts
 //! itself again as the server (`--server weft|weft-streams|tokio|mio --workers 2 [--spin]`),
