@@ -221,7 +221,7 @@ impl Builder {
                 metrics: WorkerMetrics::default(),
                 thread: ThreadSlot::new(),
                 in_poll: AtomicBool::new(false),
-                poll_start: AtomicU64::new(0),
+                poll_start: AtomicU64::new(super::worker::NO_POLL_START),
                 home: Mutex::new(None),
                 core: (!cores.is_empty()).then(|| cores[i % cores.len()]),
             });
