@@ -128,6 +128,14 @@ impl RuntimeMetrics {
         )
     }
 
+    /// Task polls run on the hog lane: polls of tasks whose earlier poll held a worker
+    /// so long that its thread was demoted (see `ARCHITECTURE.md`). Not part of the fixed
+    /// API.
+    #[doc(hidden)]
+    pub fn hog_poll_count(&self) -> u64 {
+        self.shared.hog.num_polls()
+    }
+
     /// Tasks waiting in worker `i`'s queue (its deque plus its LIFO slot).
     pub fn worker_local_queue_depth(&self, i: usize) -> usize {
         let w = self.worker(i);

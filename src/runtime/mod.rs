@@ -5,16 +5,19 @@
 //! `worker` (the run loop, stealing, parking, the watcher), `queue` (deques, LIFO slot,
 //! injector), `idle` (who sleeps, who searches, who watches), `park` (the parker protocol),
 //! `local` (homes of `spawn_local` tasks), `demote` (demoting a stuck worker's thread),
+//! `hog` (the lane where tasks that were demoted once run their later polls),
 //! `block_on`, `blocking` (the blocking pool),
 //! `context` (the thread-local current runtime), `metrics`.
 //!
 //! Shutdown protocol (`Runtime` drop or `shutdown_timeout`):
-//! 1. Set the shutdown flag and unpark every worker.
+//! 1. Set the shutdown flag, unpark every worker, and close the hog lane (its idle
+//!    threads wake and exit, a busy one after its poll, cancelling its local tasks).
 //! 2. Each worker leaves its loop at the next tick, shuts down its local home (cancelling
 //!    its `!Send` tasks on their own thread), drops its queued references, and exits. A
 //!    successor thread waiting for a demoted worker (`demote.rs`) gets it when the demoted
 //!    poll returns, or is dismissed, and exits the same way.
-//! 3. Wait for the workers (up to the timeout, if one was given).
+//! 3. Wait for the workers and hog threads (up to the timeout, if one was given); drop
+//!    the hog lane's queued references.
 //! 4. Close the owned-task list and cancel every `Send` task still in it (a task still
 //!    running on a worker that did not stop in time is only marked; it cancels itself when
 //!    its poll returns). Drain the injector.
@@ -30,6 +33,7 @@ mod blocking;
 mod builder;
 pub(crate) mod context;
 mod demote;
+mod hog;
 mod idle;
 pub(crate) mod local;
 mod metrics;
@@ -162,6 +166,7 @@ impl Runtime {
 /// Steps 3 to 5 of the shutdown protocol, after the flag is set.
 fn finish_shutdown(shared: &Arc<Shared>, threads: &ThreadGroup, deadline: Option<Instant>) {
     threads.wait(deadline);
+    shared.hog.drain();
     if let Some(deque) = shared.idle_core.lock().take() {
         while let Some(t) = deque.pop() {
             drop(t);

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::blocking::BlockingPool;
 use super::context;
 use super::demote::{Handoff, ThreadSlot};
+use super::hog::HogLane;
 use super::idle::Idle;
 use super::local::LocalHome;
 use super::metrics::WorkerMetrics;
@@ -94,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks<Arc<Shared>>,
     pub(crate) blocking: BlockingPool,
+    /// Where tasks marked as hogs run (`hog.rs`).
+    pub(crate) hog: HogLane,
     pub(crate) config: Config,
     shutdown: AtomicBool,
     next_driver: AtomicUsize,
@@ -126,6 +129,7 @@ impl Shared {
             idle: Idle::new(n),
             owned: OwnedTasks::new(),
             blocking,
+            hog: HogLane::new(n),
             config,
             shutdown: AtomicBool::new(false),
             next_driver: AtomicUsize::new(0),
@@ -162,6 +166,7 @@ impl Shared {
         for r in self.remotes.iter() {
             r.parker.unpark();
         }
+        self.hog.shut_down();
     }
 
     /// Round-robin choice of a driver for sources created off a worker thread.
@@ -184,7 +189,12 @@ impl Shared {
 
     /// Queues a runnable task: on this thread's worker if it belongs to this runtime,
     /// else on the injector (then a sleeping worker is woken).
+    /// A task marked as a hog goes to the hog lane instead (`hog.rs`).
     pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, how: Submit) {
+        // Relaxed: see `Header::hog`.
+        if task.0.header().hog.load(Ordering::Relaxed) != 0 {
+            return self.hog.push(self, task);
+        }
         context::with_worker(|w| match w {
             Some(w) if Arc::ptr_eq(&w.shared, self) => w.push_local(task, how),
             _ => self.push_remote(task),
@@ -198,7 +208,7 @@ impl Shared {
     /// there forever, and through the task's scheduler handle keep `Shared` alive. So the
     /// pusher checks the flag after pushing and drains itself: SeqCst on both sides (push,
     /// then load the flag; store the flag, then drain) means one of the two drains sees it.
-    fn push_remote(&self, task: SharedTask) {
+    pub(crate) fn push_remote(&self, task: SharedTask) {
         self.injector.push(task);
         if self.shutdown.load(Ordering::SeqCst) {
             self.drain_injector();

@@ -51,6 +51,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -60,7 +61,7 @@ use super::local::LocalHome;
 use super::queue::{steal_retrying, Deque};
 use super::shared::{Remote, Shared, SharedTask, Submit};
 use crate::loom::{Arc, Ordering};
-use crate::task::Notified;
+use crate::task::{Header, Notified};
 
 /// Consecutive LIFO-slot polls before the slot yields to the deque.
 const LIFO_CAP: u32 = 3;
@@ -80,7 +81,7 @@ const WATCH_RETIRE_ROUNDS: u32 = 100;
 /// A peer whose thread burns this much CPU time inside one task poll (between a rescuer's
 /// mark and a later look) is demoted (`demote.rs`). CPU time, not wall time: a worker the
 /// kernel merely preempted (a busy machine) looks stuck too, and must not be punished.
-const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
+pub(crate) const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
 
 enum Runnable {
     Shared(SharedTask),
@@ -317,8 +318,9 @@ impl WorkerLocal {
             }
             // A demotion can land just as a poll ends, unseen by `run_task`'s check (the
             // two sides' Relaxed accesses may pass each other): settle it before sleeping.
+            // (Which task that poll was for is not kept, so it is not marked as a hog.)
             if self.remote().thread.is_demoted() {
-                self.after_demotion(home);
+                self.after_demotion(home, None);
                 continue;
             }
             self.park(home, main.as_ref().map(|(_, w)| &***w));
@@ -384,21 +386,29 @@ impl WorkerLocal {
         // or a later one, never the previous poll's. Only a hint otherwise: demotion
         // re-checks under its own protocol.
         remote.in_poll.store(true, Ordering::Release);
+        // Who this poll is for, should it be demoted: the task's reference goes with the
+        // poll, so afterwards only the owned list can tell whether it is still alive.
+        let polled = match &task {
+            Runnable::Shared(t) => Some((t.0.as_ptr(), t.0.header().id)),
+            Runnable::Local(_) => None,
+        };
         crate::coop::with_budget(|| match task {
             Runnable::Shared(t) => t.run(),
             Runnable::Local(t) => t.run(),
         });
         remote.in_poll.store(false, Ordering::Relaxed);
         if remote.thread.is_demoted() {
-            self.after_demotion(home);
+            self.after_demotion(home, polled);
         }
     }
 
     /// After a poll during which a rescuer may have demoted this thread: retire (hand the
     /// worker to the successor at the top of the loop) or, if local tasks keep this
     /// thread, tell the successor to go and run on.
+    /// `polled` names the `Send` task whose poll it was: it is marked as a hog, so its
+    /// later polls run on the hog lane (`hog.rs`).
     #[cold]
-    fn after_demotion(&self, home: Option<&LocalHome>) {
+    fn after_demotion(&self, home: Option<&LocalHome>, polled: Option<(NonNull<Header>, u64)>) {
         let thread = &self.remote().thread;
         // Exact here: this thread wrote it in `enter`, and only it writes it.
         let tid = thread.tid_hint();
@@ -408,6 +418,13 @@ impl WorkerLocal {
             return;
         };
         self.remote().metrics.inc_demotions();
+        if let Some((ptr, id)) = polled {
+            // Relaxed: see `Header::hog`. A wake that queued the task during the poll
+            // already went to a worker; the next one goes to the lane.
+            self.shared
+                .owned
+                .with_live(ptr, id, |h| h.hog.store(super::hog::STRIKES, Ordering::Relaxed));
+        }
         if home.is_some_and(LocalHome::has_tasks) {
             // A `spawn_local` during the demoted poll: those tasks can only run here.
             drop(handoff);

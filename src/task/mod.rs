@@ -124,6 +124,13 @@ impl<S: 'static> Notified<S> {
         unsafe { (ptr.as_ref().vtable.poll)(ptr) }
     }
 
+    /// Another counted reference to this task, for a scheduler that must still reach the
+    /// header after [`run`](Self::run) consumed this one.
+    pub(crate) fn hold(&self) -> TaskHold<S> {
+        self.0.header().state.ref_inc();
+        TaskHold(self.0, PhantomData)
+    }
+
     /// Sets CANCELLED, so that running this reference cancels the task instead of polling it.
     pub(crate) fn mark_cancelled(&self) {
         // A queued task has NOTIFIED set, so this never asks for a second submission.
@@ -161,6 +168,25 @@ impl<S: 'static> std::fmt::Debug for Notified<S> {
         f.debug_struct("Notified")
             .field("id", &self.0.header().id)
             .finish()
+    }
+}
+
+/// A counted reference that only keeps the task's cell alive (see [`Notified::hold`]).
+pub(crate) struct TaskHold<S: 'static>(TaskRef, PhantomData<S>);
+
+impl<S: 'static> TaskHold<S> {
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+}
+
+impl<S: 'static> Drop for TaskHold<S> {
+    fn drop(&mut self) {
+        let header = self.0.header();
+        if header.state.ref_dec() {
+            // SAFETY: that was the last reference.
+            unsafe { (header.vtable.dealloc)(self.0.as_ptr()) }
+        }
     }
 }
 

@@ -75,8 +75,14 @@ impl<S: Schedule> OwnedTasks<S> {
                 shard.slots.len() - 1
             }
         };
+        // A slab slot index past `u32::MAX` would need 4 billion live tasks in one shard
+        // (hundreds of GiB): refuse it rather than store a wrong index.
+        let Ok(slot) = u32::try_from(idx) else {
+            shard.free.push(idx);
+            return Err(task);
+        };
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
-        task.0.header().owned_slot.with_mut(|p| unsafe { *p = idx });
+        task.0.header().owned_slot.with_mut(|p| unsafe { *p = slot });
         shard.slots[idx] = Some(task);
         shard.alive += 1;
         shard.spawned += 1;
@@ -112,7 +118,7 @@ impl<S: Schedule> OwnedTasks<S> {
         let header = unsafe { ptr.as_ref() };
         let mut shard = self.shard(header.id).lock();
         // SAFETY: read under the shard lock, as the field's protocol requires.
-        let idx = header.owned_slot.with(|p| unsafe { *p });
+        let idx = header.owned_slot.with(|p| unsafe { *p }) as usize;
         let hit = matches!(shard.slots.get(idx), Some(Some(t)) if t.header_ptr() == ptr);
         if !hit {
             return false;
@@ -123,6 +129,23 @@ impl<S: Schedule> OwnedTasks<S> {
         drop(shard);
         std::mem::forget(task);
         true
+    }
+
+    /// Runs `f` on the task at `ptr` with id `id` if it is still in the list (so alive:
+    /// the list holds a reference while its shard is locked). For a caller whose own
+    /// reference is gone: it reads nothing through `ptr` unless the list still holds it,
+    /// and the id rules out a new task allocated at the same address. A linear scan of
+    /// one shard: for rare events only (a demotion).
+    pub(crate) fn with_live(&self, ptr: NonNull<Header>, id: u64, f: impl FnOnce(&Header)) {
+        let shard = self.shard(id).lock();
+        let found = shard
+            .slots
+            .iter()
+            .flatten()
+            .find(|t| t.header_ptr() == ptr && t.id() == id);
+        if let Some(t) = found {
+            f(t.0.header());
+        }
     }
 
     /// Closes the list and shuts down every task in it. Returns how many were shut down.

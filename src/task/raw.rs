@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::state::{State, ToIdle, ToRunning, COMPLETE, JOIN_INTEREST, JOIN_WAKER};
 use super::{waker, JoinError, Notified, Schedule, TaskRef};
-use crate::loom::UnsafeCell;
+use crate::loom::{AtomicU32, UnsafeCell};
 
 /// The type-erased front of every task cell. `#[repr(C)]` and first in [`Cell`], so a
 /// `NonNull<Header>` can be cast back to the cell by the vtable functions.
@@ -25,7 +25,13 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     /// Index of this task in its owner's `OwnedTasks`. Written once, under the list lock,
     /// before the task is visible to any other thread; read only under the same lock.
-    pub(crate) owned_slot: UnsafeCell<usize>,
+    /// (`u32`, so the mark below fits the header's four words.)
+    pub(crate) owned_slot: UnsafeCell<u32>,
+    /// Non-zero once a poll of this task held its worker so long that the worker's thread
+    /// was demoted; while non-zero, the scheduler runs the task on the hog lane
+    /// (`runtime/hog.rs`), whose short polls count it down to zero. Relaxed everywhere: a
+    /// hint that only decides where the task is queued, never whether it runs.
+    pub(crate) hog: AtomicU32,
 }
 
 /// The operations that need the concrete future and scheduler types.
@@ -80,7 +86,8 @@ where
             state: State::new(),
             vtable: vtable::<F, S>(),
             id,
-            owned_slot: UnsafeCell::new(usize::MAX),
+            owned_slot: UnsafeCell::new(u32::MAX),
+            hog: AtomicU32::new(0),
         },
         scheduler,
         stage: UnsafeCell::new(Stage::Running(future)),
