@@ -362,3 +362,165 @@ fn a_blocking_thread_started_by_a_demoted_poll_leaves_the_pool_after_its_job() {
     let later = rt.block_on(async { weft::spawn_blocking(policy).await.unwrap() });
     assert_eq!(later, base);
 }
+
+/// The hog lane (`runtime/hog.rs`): a task whose poll was demoted runs its later polls on
+/// `SCHED_IDLE` hog threads, until a few short polls send it back to the workers.
+fn on_hog_thread(prefix: &str) -> bool {
+    let name = std::thread::current().name().map(str::to_owned);
+    name.is_some_and(|n| n.starts_with(&format!("{prefix}-hog-")))
+}
+
+/// Inside a task: spins until demoted, then yields until its poll runs on the hog lane.
+/// The wake that follows the demoted poll itself may go to a worker (the mark is set when
+/// that poll returns), so a few yields are allowed; never reaching the lane fails.
+async fn become_a_hog(prefix: &str) {
+    spin_until_demoted();
+    for _ in 0..10 {
+        weft::yield_now().await;
+        if on_hog_thread(prefix) {
+            return;
+        }
+    }
+    panic!("a demoted task never ran on the hog lane");
+}
+
+#[test]
+fn a_demoted_task_runs_its_later_polls_on_the_hog_lane_while_it_keeps_hogging() {
+    let Some(_serial) = demotion_test() else {
+        return;
+    };
+    let base = policy();
+    let rt = rt(2, "dm-lane");
+    let (policies, others) = rt.block_on(async {
+        let hog = weft::spawn(async {
+            become_a_hog("dm-lane").await;
+            // Each poll burns more than the demotion threshold: the mark is renewed, and
+            // every poll stays on the lane, under SCHED_IDLE.
+            let mut policies = Vec::new();
+            for _ in 0..5 {
+                spin_for_cpu(Duration::from_millis(2));
+                assert!(on_hog_thread("dm-lane"), "a hog went back to the workers");
+                policies.push(policy());
+                weft::yield_now().await;
+            }
+            policies
+        });
+        // Meanwhile ordinary tasks keep running on the workers, under the base policy.
+        let others: Vec<_> = (0..100)
+            .map(|_| {
+                weft::spawn(async {
+                    weft::yield_now().await;
+                    let name = std::thread::current().name().map(str::to_owned);
+                    (policy(), name)
+                })
+            })
+            .collect();
+        (hog.await.unwrap(), weft::join_all(others).await)
+    });
+    assert!(policies.iter().all(|&p| p == libc::SCHED_IDLE), "{policies:?}");
+    for r in others {
+        let (p, name) = r.unwrap();
+        assert_eq!(p, base);
+        let name = name.unwrap();
+        assert!(name.starts_with("dm-lane-worker-"), "thread name {name}");
+    }
+    assert!(rt.metrics().hog_poll_count() >= 6);
+    drop(rt);
+    all_threads_exit("dm-lane");
+}
+
+#[test]
+fn a_hog_that_stops_hogging_returns_to_the_workers() {
+    let Some(_serial) = demotion_test() else {
+        return;
+    };
+    let base = policy();
+    let rt = rt(2, "dm-back");
+    let (short_polls, back_policy) = rt.block_on(async {
+        weft::spawn(async {
+            become_a_hog("dm-back").await;
+            // Short polls count the mark down: three of them send the task back.
+            let mut short_polls = 0;
+            while on_hog_thread("dm-back") {
+                short_polls += 1;
+                assert!(short_polls <= 3, "still on the lane after 3 short polls");
+                weft::yield_now().await;
+            }
+            (short_polls, policy())
+        })
+        .await
+        .unwrap()
+    });
+    // The poll that reached the lane counts as the first short one.
+    assert_eq!(short_polls, 3);
+    assert_eq!(back_policy, base);
+}
+
+#[test]
+fn a_hog_can_spawn_local_tasks_sleep_and_talk_to_other_tasks() {
+    let Some(_serial) = demotion_test() else {
+        return;
+    };
+    let rt = rt(2, "dm-io");
+    let got = rt.block_on(async {
+        let (tx, rx) = weft::sync::oneshot::channel::<u32>();
+        let hog = weft::spawn(async move {
+            become_a_hog("dm-io").await;
+            // A `!Send` task spawned here lives on this hog thread.
+            let local = weft::spawn_local(async {
+                let here = std::rc::Rc::new(on_hog_thread("dm-io"));
+                weft::time::sleep(Duration::from_millis(2)).await;
+                *here
+            });
+            weft::time::sleep(Duration::from_millis(2)).await;
+            let local_ran_here = local.await.unwrap();
+            let from_worker = rx.await.unwrap();
+            (local_ran_here, from_worker)
+        });
+        weft::time::sleep(Duration::from_millis(5)).await;
+        tx.send(7).unwrap();
+        hog.await.unwrap()
+    });
+    assert_eq!(got, (true, 7));
+    drop(rt);
+    all_threads_exit("dm-io");
+}
+
+#[test]
+fn shutdown_drops_hogs_queued_parked_and_their_local_tasks() {
+    let Some(_serial) = demotion_test() else {
+        return;
+    };
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let rt = rt(2, "dm-hshut");
+    let hog_dropped = Arc::new(AtomicBool::new(false));
+    let local_dropped = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    {
+        let hog_flag = Flag(hog_dropped.clone());
+        let local_flag = Flag(local_dropped.clone());
+        // Detached: only shutdown ends it.
+        let _detached = rt.spawn(async move {
+            let _hog_flag = hog_flag;
+            become_a_hog("dm-hshut").await;
+            // A local task on the hog thread, and the hog itself, wait for ever.
+            let _local = weft::spawn_local(async move {
+                let _local_flag = local_flag;
+                std::future::pending::<()>().await;
+            });
+            weft::yield_now().await;
+            ready_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    }
+    ready_rx.recv_timeout(PATIENCE).unwrap();
+    drop(rt);
+    assert!(hog_dropped.load(Ordering::Acquire));
+    assert!(local_dropped.load(Ordering::Acquire));
+    all_threads_exit("dm-hshut");
+}

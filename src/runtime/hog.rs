@@ -7,10 +7,9 @@
 //! again (a periodic computation, a loop that forgets to yield), so its demotion marks
 //! the task (`Header::hog`), and from then on the scheduler queues it here rather than on
 //! a worker: hog threads run it under `SCHED_IDLE`, on the CPU time the workers leave
-//! over, and the workers never hold it. The mark is a count, `STRIKES` at a demotion: a
-//! hog-lane poll that burns at least `DEMOTE_AFTER_CPU` sets it back to `STRIKES`, a
-//! shorter one counts it down, and at zero the task returns to the workers (at its next
-//! wake). So a task that stopped hogging is back after a few quick polls, while a hog
+//! over, and the workers never hold it. The mark is a count, `STRIKES` at a demotion:
+//! each hog-lane poll counts it down, one that burns at least `DEMOTE_AFTER_CPU` sets it
+//! back to `STRIKES`, and at zero the task returns to the workers (at its next wake). So a task that stopped hogging is back after a few quick polls, while a hog
 //! whose one poll got little CPU (a spin that waits for the clock rather than for work
 //! done, starved under `SCHED_IDLE`) is not sent back to stall a worker again.
 //!
@@ -222,26 +221,28 @@ fn run_thread(handle: Handle) {
     drop(guard);
 }
 
-/// Polls one hog-lane task; renews its mark after a long poll, counts it down after a
-/// short one.
+/// Polls one hog-lane task. The mark is counted down before the poll (so a wake during
+/// a poll that ends the count already goes to a worker) and renewed after a long poll.
 fn run_hog(lane: &HogLane, task: SharedTask, tid: u32) {
     // Relaxed: a metric.
     lane.polls.fetch_add(1, Ordering::Relaxed);
     let hold = task.hold();
+    let mark = &hold.header().hog;
+    // Relaxed: see `Header::hog`. While the task is marked only this thread changes the
+    // mark (a worker marks a task only after demoting its poll, and a marked task is not
+    // polled by workers); a lost update could only cost or grant one lane poll.
+    mark.store(
+        mark.load(Ordering::Relaxed).saturating_sub(1),
+        Ordering::Relaxed,
+    );
     let before = crate::sys::thread_cpu_time(tid);
     crate::coop::with_budget(|| task.run());
     let after = crate::sys::thread_cpu_time(tid);
-    let mark = &hold.header().hog;
-    // Relaxed: see `Header::hog`. Only this thread changes a marked task's count while
-    // it polls it (a worker marks only during its own poll of the task); a race with a
-    // new demotion's mark can only lose that mark, which the next demotion sets again.
-    let left = match (before, after) {
-        (Ok(b), Ok(a)) if a.saturating_sub(b) >= super::worker::DEMOTE_AFTER_CPU => STRIKES,
-        (Ok(_), Ok(_)) => mark.load(Ordering::Relaxed).saturating_sub(1),
-        // No CPU clock: nothing could mark the task again, so let it go back.
-        _ => 0,
-    };
-    mark.store(left, Ordering::Relaxed);
+    if let (Ok(b), Ok(a)) = (before, after) {
+        if a.saturating_sub(b) >= super::worker::DEMOTE_AFTER_CPU {
+            mark.store(STRIKES, Ordering::Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for HogLane {
