@@ -234,6 +234,7 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
             let split = std::env::var_os("NET_ECHO_SPLIT").is_some();
             let accept = |listener: std::sync::Arc<weft::net::TcpListener>| async move {
                 while let Ok((s, _)) = listener.accept().await {
+                    note_accept();
                     let _conn = weft::spawn(weft_conn(s));
                     if split {
                         std::thread::sleep(Duration::from_millis(1));
@@ -272,9 +273,25 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
                     delay.as_secs_f64() * 1e3 / timed.max(1) as f64
                 );
             }
+            eprintln!("    weft accepts: {}", ACCEPTS.lock().unwrap().join(" "));
         }
         report_spins("weft");
     })
+}
+
+/// Which worker accepted each connection, and when (ms after the first accept): where the
+/// connections' sockets registered (`NET_ECHO_METRICS=1` prints it).
+static ACCEPTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+static FIRST_ACCEPT: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+fn note_accept() {
+    let t = FIRST_ACCEPT.get_or_init(Instant::now).elapsed();
+    let name = std::thread::current().name().unwrap_or("?").to_owned();
+    let worker = name.rsplit('-').next().unwrap_or("?").to_owned();
+    ACCEPTS
+        .lock()
+        .unwrap()
+        .push(format!("w{worker}@{:.1}", t.as_secs_f64() * 1e3));
 }
 
 async fn tokio_conn(mut s: tokio::net::TcpStream) {

@@ -131,14 +131,21 @@ impl Builder {
     /// [`RuntimeMetrics::worker_demotion_count`](crate::RuntimeMetrics::worker_demotion_count)
     /// counts demotions.
     ///
+    /// The task whose poll was demoted is marked as a hog: its later polls run on *hog
+    /// threads* (named `{thread_name}-hog-N`, at most one per worker, started on demand,
+    /// `SCHED_IDLE` from the start) instead of a worker, so a task that spins again does
+    /// not stall a worker again. Each hog-thread poll counts the mark down and one that
+    /// burns 0.5 ms of CPU time renews it; after three short polls in a row the task goes
+    /// back to the workers. A hog may `spawn_local`: those tasks live on its hog thread.
+    ///
     /// Limits and effects:
     /// - A thread with `spawn_local` tasks alive is not demoted (they can only run on it).
     ///   One that starts a local task during the demoted poll itself keeps its worker and
     ///   stays demoted (unless privileged to undo it) until a later long poll finds its
     ///   local tasks gone.
-    /// - Threads and child processes started during the rest of the demoted poll inherit
-    ///   `SCHED_IDLE` (Linux copies the policy): the task's own, and weft's lazily started
-    ///   service threads (signal delivery, orphan reaping). A blocking-pool thread started
+    /// - Threads and child processes started during the rest of the demoted poll (or by a
+    ///   hog's later polls) inherit `SCHED_IDLE` (Linux copies the policy): the task's
+    ///   own, and weft's lazily started service threads (signal delivery, orphan reaping). A blocking-pool thread started
     ///   so runs what is queued and then leaves the pool instead of idling so.
     /// - Demotion needs a peer that is not stuck itself (and not demoted itself), and is
     ///   given up for good if the OS refuses it once (a thread spawn or
@@ -148,7 +155,8 @@ impl Builder {
     ///   move between workers anyway).
     ///
     /// Turn it off if long polls are the work itself (a CPU-bound computation on a
-    /// loaded machine gets only spare CPU while demoted); better still, move such work to
+    /// loaded machine gets only spare CPU while demoted, and so do the hog's later polls);
+    /// better still, move such work to
     /// [`spawn_blocking`](crate::spawn_blocking).
     ///
     /// ```
