@@ -17,6 +17,8 @@
 mod demote;
 #[path = "runtime/idle.rs"]
 mod idle;
+#[path = "runtime/lane.rs"]
+mod lane;
 #[path = "runtime/park.rs"]
 mod park;
 #[path = "runtime/queue.rs"]
@@ -223,6 +225,75 @@ impl Parker {
     }
     pub fn unpark(&self) {
         self.0.unpark()
+    }
+}
+
+/// The hog lane's queue and idle list (`runtime/lane.rs`), carrying numbers; the threads
+/// that serve it park on the real parker.
+pub struct Lane(lane::Lane<usize, park::Parker<park::CondvarBlocker>>);
+
+/// A serving thread's parker, as the lane's idle list holds it.
+#[derive(Clone)]
+pub struct LaneParker(Arc<park::Parker<park::CondvarBlocker>>);
+
+pub enum LanePushed {
+    Queued,
+    Wake(LaneParker),
+    Spawn,
+    Refused,
+}
+
+pub enum LaneNext {
+    Run(usize),
+    Park,
+    Exit,
+}
+
+impl Default for LaneParker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LaneParker {
+    pub fn new() -> Self {
+        LaneParker(Arc::new(park::Parker::new(park::CondvarBlocker::new())))
+    }
+    pub fn park(&self) {
+        self.0.park(None)
+    }
+    pub fn unpark(&self) {
+        self.0.unpark()
+    }
+}
+
+impl Lane {
+    pub fn new(max_threads: usize) -> Self {
+        Lane(lane::Lane::new(max_threads))
+    }
+    pub fn push(&self, item: usize) -> LanePushed {
+        match self.0.push(item) {
+            lane::Pushed::Queued => LanePushed::Queued,
+            lane::Pushed::Wake(p) => LanePushed::Wake(LaneParker(p)),
+            lane::Pushed::Spawn(_) => LanePushed::Spawn,
+            lane::Pushed::Refused => LanePushed::Refused,
+        }
+    }
+    pub fn shut_down(&self) -> Vec<LaneParker> {
+        self.0.shut_down().into_iter().map(LaneParker).collect()
+    }
+    pub fn drain(&self) -> Vec<usize> {
+        self.0.drain()
+    }
+    pub fn next(&self, me: &LaneParker) -> LaneNext {
+        match self.0.next(&me.0) {
+            lane::Next::Run(x) => LaneNext::Run(x),
+            lane::Next::Park => LaneNext::Park,
+            lane::Next::Exit => LaneNext::Exit,
+        }
+    }
+    pub fn unidle(&self, me: &LaneParker, may_leave: bool) -> bool {
+        self.0.unidle(&me.0, may_leave)
     }
 }
 

@@ -22,7 +22,10 @@ use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use weft::loom_models::{worker_queue, Baton, Idle, Owner, Parker, TestScheduler, ThreadSlot};
+use weft::loom_models::{
+    worker_queue, Baton, Idle, Lane, LaneNext, LaneParker, LanePushed, Owner, Parker, TestScheduler,
+    ThreadSlot,
+};
 use weft::{JoinError, JoinHandle};
 
 // ---------------------------------------------------------------------------------------
@@ -1367,5 +1370,86 @@ fn demote_by_two_rescuers_spawns_one_successor() {
             None,
             "the owner left: nothing to hand over"
         );
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// The hog lane (`runtime/lane.rs`)
+// ---------------------------------------------------------------------------------------
+
+/// A hog thread's loop: runs what the lane gives it (recording the numbers) and parks
+/// when it is empty. With `may_leave`, every park times out at once (loom has no clock:
+/// this is the keep-alive running out just as the thread registered as idle), and the
+/// thread leaves if nothing is queued by then.
+fn lane_thread(lane: &Lane, ran: &Mutex<Vec<usize>>, may_leave: bool) {
+    let me = LaneParker::new();
+    loop {
+        match lane.next(&me) {
+            LaneNext::Run(x) => ran.lock().unwrap().push(x),
+            LaneNext::Park => {
+                if !may_leave {
+                    me.park();
+                }
+                if lane.unidle(&me, may_leave) {
+                    return;
+                }
+            }
+            LaneNext::Exit => return,
+        }
+    }
+}
+
+/// Two pushes, then shutdown, against hog threads that may leave when idle: both items
+/// run, once each, before shutdown (`main` waits for them: an item stranded in the queue,
+/// because a push counted on a thread that was leaving or missed an idle one, spins that
+/// wait for ever, which loom reports), and shutdown ends every thread (a thread parked
+/// for good would deadlock the joins).
+fn lane_model(may_leave: bool) {
+    let lane = Arc::new(Lane::new(1));
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let mut threads = Vec::new();
+    for x in [1, 2] {
+        match lane.push(x) {
+            LanePushed::Spawn => {
+                let (lane, ran) = (lane.clone(), ran.clone());
+                threads.push(thread::spawn(move || lane_thread(&lane, &ran, may_leave)));
+            }
+            LanePushed::Wake(p) => p.unpark(),
+            LanePushed::Queued => {}
+            LanePushed::Refused => unreachable!("not shut down yet"),
+        }
+    }
+    assert!(!threads.is_empty() && threads.len() <= 2);
+    if !may_leave {
+        // A thread that cannot leave serves the lane alone.
+        assert_eq!(threads.len(), 1);
+    }
+    while ran.lock().unwrap().len() < 2 {
+        thread::yield_now();
+    }
+    for p in lane.shut_down() {
+        p.unpark();
+    }
+    assert!(matches!(lane.push(3), LanePushed::Refused));
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut seen = ran.lock().unwrap().clone();
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 2]);
+    assert!(lane.drain().is_empty());
+}
+
+#[test]
+fn hog_lane_serves_every_push_and_shutdown_ends_its_thread() {
+    check("hog_lane_serves_every_push_and_shutdown_ends_its_thread", || {
+        lane_model(false)
+    });
+}
+
+#[test]
+fn hog_lane_thread_leaving_idle_never_strands_a_push() {
+    check("hog_lane_thread_leaving_idle_never_strands_a_push", || {
+        lane_model(true)
     });
 }

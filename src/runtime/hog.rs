@@ -25,15 +25,15 @@
 //! like a blocking-pool thread would (no worker of its own: its wakes and spawns go to
 //! the injector, its sockets and timers to a driver picked round-robin).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::context;
+use super::lane::{Lane, Next, Pushed};
 use super::local::{LocalHome, Unparker};
 use super::park::{CondvarBlocker, Parker};
 use super::shared::{Shared, SharedTask};
 use super::Handle;
-use crate::loom::{Arc, AtomicU64, Mutex, Ordering};
+use crate::loom::{Arc, AtomicU64, Ordering};
 
 /// The mark a demotion gives a task: how many short hog-lane polls in a row it takes to
 /// send the task back to the workers.
@@ -44,27 +44,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 type ThreadParker = Arc<Parker<CondvarBlocker>>;
 
-struct LaneState {
-    queue: VecDeque<SharedTask>,
-    /// Parkers of hog threads waiting for work; `push` wakes one.
-    idle: Vec<ThreadParker>,
-    /// Hog threads that serve the queue (not yet decided to leave).
-    threads: usize,
-    spawned_ever: usize,
-    /// Set by `shut_down`: nothing is queued or parked after it.
-    shutdown: bool,
-}
-
-/// What a hog thread does next.
-enum Next {
-    Run(SharedTask),
-    Park,
-    Exit,
-}
-
 pub(crate) struct HogLane {
-    state: Mutex<LaneState>,
-    max_threads: usize,
+    lane: Lane<SharedTask, Parker<CondvarBlocker>>,
     /// Polls run on the lane (a metric).
     polls: AtomicU64,
 }
@@ -72,14 +53,7 @@ pub(crate) struct HogLane {
 impl HogLane {
     pub(crate) fn new(max_threads: usize) -> Self {
         HogLane {
-            state: Mutex::new(LaneState {
-                queue: VecDeque::new(),
-                idle: Vec::new(),
-                threads: 0,
-                spawned_ever: 0,
-                shutdown: false,
-            }),
-            max_threads: max_threads.max(1),
+            lane: Lane::new(max_threads),
             polls: AtomicU64::new(0),
         }
     }
@@ -88,44 +62,24 @@ impl HogLane {
         self.polls.load(Ordering::Relaxed)
     }
 
-    /// Queues a marked task; wakes an idle hog thread or starts one.
+    /// Queues a marked task; wakes an idle hog thread or starts one. After shutdown the
+    /// task is dropped: shutdown cancels it through the owned list.
     pub(crate) fn push(&self, shared: &Arc<Shared>, task: SharedTask) {
-        let mut st = self.state.lock();
-        if st.shutdown {
-            // Dropped here: shutdown cancels the task through the owned list.
-            return;
-        }
-        st.queue.push_back(task);
-        if let Some(parker) = st.idle.pop() {
-            drop(st);
-            parker.unpark();
-            return;
-        }
-        if st.threads >= self.max_threads {
-            return; // a busy hog thread takes it next
-        }
-        st.threads += 1;
-        st.spawned_ever += 1;
-        let name = format!("{}-hog-{}", shared.thread_name, st.spawned_ever);
-        drop(st);
-        let handle = Handle {
-            shared: shared.clone(),
-        };
-        if shared
-            .threads
-            .spawn(name, move || run_thread(handle))
-            .is_err()
-        {
-            let mut st = self.state.lock();
-            st.threads -= 1;
-            if st.threads == 0 {
-                // No hog thread at all: give the tasks back to the workers, unmarked, rather
-                // than leave them waiting for a thread that may never start.
-                let queued: Vec<SharedTask> = st.queue.drain(..).collect();
-                drop(st);
-                for t in queued {
-                    t.0.header().hog.store(0, Ordering::Relaxed);
-                    shared.push_remote(t);
+        match self.lane.push(task) {
+            Pushed::Queued | Pushed::Refused => {}
+            Pushed::Wake(parker) => parker.unpark(),
+            Pushed::Spawn(n) => {
+                let name = format!("{}-hog-{n}", shared.thread_name);
+                let handle = Handle {
+                    shared: shared.clone(),
+                };
+                if shared.threads.spawn(name, move || run_thread(handle)).is_err() {
+                    // No hog thread at all: give the tasks back to the workers, unmarked,
+                    // rather than leave them waiting for a thread that may never start.
+                    for t in self.lane.spawn_failed() {
+                        t.0.header().hog.store(0, Ordering::Relaxed);
+                        shared.push_remote(t);
+                    }
                 }
             }
         }
@@ -134,12 +88,7 @@ impl HogLane {
     /// Shutdown: refuses further pushes and wakes every idle hog thread, which then
     /// exits (a busy one exits after its poll).
     pub(crate) fn shut_down(&self) {
-        let idle: Vec<ThreadParker> = {
-            let mut st = self.state.lock();
-            st.shutdown = true;
-            st.idle.drain(..).collect()
-        };
-        for p in idle {
+        for p in self.lane.shut_down() {
             p.unpark();
         }
     }
@@ -147,39 +96,7 @@ impl HogLane {
     /// Drops every queued reference (shutdown: the tasks are cancelled through the owned
     /// list; these references only keep their cells alive).
     pub(crate) fn drain(&self) {
-        let queued: Vec<SharedTask> = self.state.lock().queue.drain(..).collect();
-        drop(queued);
-    }
-
-    /// The next task, or else the thread registers as idle (under the lock `push` and
-    /// `shut_down` take, so neither misses it).
-    fn next(&self, parker: &ThreadParker) -> Next {
-        let mut st = self.state.lock();
-        if st.shutdown {
-            return Next::Exit;
-        }
-        match st.queue.pop_front() {
-            Some(t) => Next::Run(t),
-            None => {
-                st.idle.push(parker.clone());
-                Next::Park
-            }
-        }
-    }
-
-    /// After a park: leaves the idle list (if `push` did not already take this thread off
-    /// it). Returns true if the thread should exit: idle for `KEEP_ALIVE` with nothing
-    /// queued and no local task alive. Decided under the lock that `push` counts threads
-    /// under, so `push` never counts on a leaving thread.
-    fn unidle(&self, parker: &ThreadParker, idle_since: Instant, home: &LocalHome) -> bool {
-        let mut st = self.state.lock();
-        st.idle.retain(|p| !Arc::ptr_eq(p, parker));
-        let leave =
-            st.queue.is_empty() && !home.has_tasks() && idle_since.elapsed() >= KEEP_ALIVE;
-        if leave {
-            st.threads -= 1;
-        }
-        leave
+        drop(self.lane.drain());
     }
 }
 
@@ -204,13 +121,16 @@ fn run_thread(handle: Handle) {
         while let Some(t) = home.pop() {
             crate::coop::with_budget(|| t.run());
         }
-        match lane.next(&parker) {
+        match lane.lane.next(&parker) {
             Next::Exit => break,
             Next::Run(task) => run_hog(lane, task, tid),
             Next::Park => {
                 let idle_since = Instant::now();
                 parker.park(Some(KEEP_ALIVE));
-                if lane.unidle(&parker, idle_since, &home) {
+                // Only this thread spawns on its home, so `has_tasks` cannot turn true
+                // behind our back.
+                let may_leave = idle_since.elapsed() >= KEEP_ALIVE && !home.has_tasks();
+                if lane.lane.unidle(&parker, may_leave) {
                     break;
                 }
             }
@@ -248,7 +168,7 @@ fn run_hog(lane: &HogLane, task: SharedTask, tid: u32) {
 impl std::fmt::Debug for HogLane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HogLane")
-            .field("max_threads", &self.max_threads)
+            .field("polls", &self.num_polls())
             .finish()
     }
 }

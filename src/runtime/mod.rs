@@ -34,6 +34,7 @@ mod builder;
 pub(crate) mod context;
 mod demote;
 mod hog;
+mod lane;
 mod idle;
 pub(crate) mod local;
 mod metrics;
