@@ -286,9 +286,10 @@ impl Lane {
         self.0.drain()
     }
     pub fn next(&self, me: &LaneParker) -> LaneNext {
-        match self.0.next(&me.0) {
+        match self.0.next(Some(&me.0)) {
             lane::Next::Run(x) => LaneNext::Run(x),
             lane::Next::Park => LaneNext::Park,
+            lane::Next::Empty => unreachable!("`next` with a parker never says Empty"),
             lane::Next::Exit => LaneNext::Exit,
         }
     }

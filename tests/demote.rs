@@ -524,3 +524,78 @@ fn shutdown_drops_hogs_queued_parked_and_their_local_tasks() {
     assert!(local_dropped.load(Ordering::Acquire));
     all_threads_exit("dm-hshut");
 }
+
+#[test]
+fn shutdown_ends_a_hog_thread_whose_local_tasks_never_stop_waking() {
+    let Some(_serial) = demotion_test() else {
+        return;
+    };
+    let rt = rt(2, "dm-lbusy");
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let yields = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = yields.clone();
+    let _detached = rt.spawn(async move {
+        become_a_hog("dm-lbusy").await;
+        // A local task on the hog thread that is always ready again: without a bound on
+        // the local batch the thread never looked at the lane (or at shutdown) again.
+        let _spinner = weft::spawn_local(async move {
+            loop {
+                counted.fetch_add(1, Ordering::Relaxed);
+                weft::yield_now().await;
+            }
+        });
+        weft::yield_now().await;
+        ready_tx.send(()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    ready_rx.recv_timeout(PATIENCE).unwrap();
+    eventually("the local task runs", || {
+        yields.load(Ordering::Relaxed) > 1_000
+    });
+    // Dropping the runtime waits for every thread, the hog thread included.
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        drop(rt);
+        done_tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(PATIENCE)
+        .expect("shutdown waited for ever on a hog thread busy with local tasks");
+    all_threads_exit("dm-lbusy");
+}
+
+#[test]
+fn aborting_a_hog_drops_it_on_a_worker() {
+    let Some(_serial) = demotion_test() else {
+        return;
+    };
+    struct WhereDropped(Option<mpsc::Sender<Option<String>>>);
+    impl Drop for WhereDropped {
+        fn drop(&mut self) {
+            let name = std::thread::current().name().map(str::to_owned);
+            let _ = self.0.take().unwrap().send(name);
+        }
+    }
+    let rt = rt(2, "dm-abort");
+    let (dropped_tx, dropped_rx) = mpsc::channel();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let hog = rt.spawn(async move {
+        let _guard = WhereDropped(Some(dropped_tx));
+        become_a_hog("dm-abort").await;
+        ready_tx.send(tid()).unwrap();
+        std::future::pending::<()>().await;
+    });
+    // Abort once the hog's poll has returned and its thread sleeps (an abort during the
+    // poll is carried out by the polling thread itself as the poll ends).
+    let hog_thread = ready_rx.recv_timeout(PATIENCE).unwrap();
+    eventually("the hog thread parks", || {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{hog_thread}/stat"));
+        stat.is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S')))
+    });
+    hog.abort();
+    let name = dropped_rx.recv_timeout(PATIENCE).unwrap().unwrap();
+    assert!(name.starts_with("dm-abort-worker-"), "dropped on {name}");
+    assert!(rt.block_on(hog).unwrap_err().is_cancelled());
+    drop(rt);
+    all_threads_exit("dm-abort");
+}

@@ -42,6 +42,9 @@ pub(crate) const STRIKES: u32 = 3;
 /// An idle hog thread leaves after this long without work.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// Local tasks a hog thread runs before it looks at the lane (and for shutdown) again.
+const LOCAL_BATCH: usize = 64;
+
 type ThreadParker = Arc<Parker<CondvarBlocker>>;
 
 pub(crate) struct HogLane {
@@ -118,12 +121,17 @@ fn run_thread(handle: Handle) {
     let guard = context::enter(&cx);
     let lane = &shared.hog;
     loop {
-        while let Some(t) = home.pop() {
+        // A bounded batch of local tasks, then the lane: local tasks that keep waking each
+        // other (or one that yields in a loop) must not starve the lane or hide shutdown.
+        for _ in 0..LOCAL_BATCH {
+            let Some(t) = home.pop() else { break };
             crate::coop::with_budget(|| t.run());
         }
-        match lane.lane.next(&parker) {
+        let idle_as = if home.has_work() { None } else { Some(&parker) };
+        match lane.lane.next(idle_as) {
             Next::Exit => break,
             Next::Run(task) => run_hog(lane, task, tid),
+            Next::Empty => {}
             Next::Park => {
                 let idle_since = Instant::now();
                 parker.park(Some(KEEP_ALIVE));

@@ -44,6 +44,8 @@ pub(crate) enum Next<T> {
     Run(T),
     /// Park: the thread is registered as idle; call [`Lane::unidle`] after.
     Park,
+    /// Nothing queued, and the caller asked not to be registered as idle.
+    Empty,
     Exit,
 }
 
@@ -104,18 +106,20 @@ impl<T, P> Lane<T, P> {
         self.state.lock().queue.drain(..).collect()
     }
 
-    /// The next item, or else registers `me` as idle.
-    pub(crate) fn next(&self, me: &Arc<P>) -> Next<T> {
+    /// The next item, or else registers `me` as idle (`Park`); with no `me` (the thread
+    /// has work of its own to go back to) it registers nothing and says `Empty`.
+    pub(crate) fn next(&self, me: Option<&Arc<P>>) -> Next<T> {
         let mut st = self.state.lock();
         if st.shutdown {
             return Next::Exit;
         }
-        match st.queue.pop_front() {
-            Some(t) => Next::Run(t),
-            None => {
+        match (st.queue.pop_front(), me) {
+            (Some(t), _) => Next::Run(t),
+            (None, Some(me)) => {
                 st.idle.push(me.clone());
                 Next::Park
             }
+            (None, None) => Next::Empty,
         }
     }
 

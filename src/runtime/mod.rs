@@ -341,27 +341,49 @@ impl Drop for LeaveSlot<'_> {
 }
 
 /// Counts live threads so shutdown can wait for them with a deadline.
+///
+/// Once shutdown has begun to wait, the group is closed: `spawn` refuses, so no thread can
+/// start (and hold the runtime) after the wait returned. A hog-lane push from a thread the
+/// group does not count (a blocking-pool job waking a hog, a user thread) can race
+/// shutdown that way; the refusal sends its task back to the injector, which drains it.
 #[derive(Clone)]
 pub(crate) struct ThreadGroup {
-    alive: Arc<(Mutex<usize>, Condvar)>,
+    alive: Arc<(Mutex<GroupState>, Condvar)>,
+}
+
+struct GroupState {
+    alive: usize,
+    closed: bool,
 }
 
 impl ThreadGroup {
     fn new() -> Self {
         ThreadGroup {
-            alive: Arc::new((Mutex::new(0), Condvar::new())),
+            alive: Arc::new((
+                Mutex::new(GroupState {
+                    alive: 0,
+                    closed: false,
+                }),
+                Condvar::new(),
+            )),
         }
     }
 
     pub(crate) fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
-        struct Exit(Arc<(Mutex<usize>, Condvar)>);
+        struct Exit(Arc<(Mutex<GroupState>, Condvar)>);
         impl Drop for Exit {
             fn drop(&mut self) {
-                *self.0 .0.lock() -= 1;
+                self.0 .0.lock().alive -= 1;
                 self.0 .1.notify_all();
             }
         }
-        *self.alive.0.lock() += 1;
+        {
+            let mut st = self.alive.0.lock();
+            if st.closed {
+                return Err(io::Error::other("the runtime is shutting down"));
+            }
+            st.alive += 1;
+        }
         let exit = Exit(self.alive.clone());
         std::thread::Builder::new()
             .name(name)
@@ -373,19 +395,21 @@ impl ThreadGroup {
         // On error the closure (and `exit` with it) is dropped, undoing the count.
     }
 
-    /// Waits until every thread exited or `deadline` passed. True if all exited.
+    /// Closes the group, then waits until every thread exited or `deadline` passed. True
+    /// if all exited.
     fn wait(&self, deadline: Option<Instant>) -> bool {
         let (lock, cv) = &*self.alive;
-        let mut n = lock.lock();
-        while *n > 0 {
+        let mut st = lock.lock();
+        st.closed = true;
+        while st.alive > 0 {
             match deadline {
-                None => n = cv.wait(n),
+                None => st = cv.wait(st),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return false;
                     }
-                    n = cv.wait_timeout(n, d - now);
+                    st = cv.wait_timeout(st, d - now);
                 }
             }
         }

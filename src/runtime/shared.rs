@@ -17,6 +17,7 @@ use super::worker::WorkerLocal;
 use super::ThreadGroup;
 use crate::driver::{Driver, DriverBlocker};
 use crate::loom::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::task::state::CANCELLED;
 use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 pub(crate) type SharedTask = Notified<Arc<Shared>>;
@@ -191,8 +192,10 @@ impl Shared {
     /// else on the injector (then a sleeping worker is woken).
     /// A task marked as a hog goes to the hog lane instead (`hog.rs`).
     pub(crate) fn schedule_task(self: &Arc<Self>, task: SharedTask, how: Submit) {
-        // Relaxed: see `Header::hog`.
-        if task.0.header().hog.load(Ordering::Relaxed) != 0 {
+        // Relaxed: see `Header::hog`. A cancelled task (`abort`) goes to the workers: its
+        // last run only drops the future, which should not wait on a `SCHED_IDLE` thread.
+        let header = task.0.header();
+        if header.hog.load(Ordering::Relaxed) != 0 && !header.state.load().has(CANCELLED) {
             return self.hog.push(self, task);
         }
         context::with_worker(|w| match w {

@@ -83,6 +83,14 @@ const WATCH_RETIRE_ROUNDS: u32 = 100;
 /// kernel merely preempted (a busy machine) looks stuck too, and must not be punished.
 pub(crate) const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
 
+/// The `Send` task a worker is polling, kept so a demotion of that poll can find the task
+/// again (the poll consumes the worker's reference): see `after_demotion`.
+struct Polled {
+    ptr: NonNull<Header>,
+    id: u64,
+    slot: u32,
+}
+
 enum Runnable {
     Shared(SharedTask),
     Local(Notified<Arc<LocalHome>>),
@@ -389,7 +397,14 @@ impl WorkerLocal {
         // Who this poll is for, should it be demoted: the task's reference goes with the
         // poll, so afterwards only the owned list can tell whether it is still alive.
         let polled = match &task {
-            Runnable::Shared(t) => Some((t.0.as_ptr(), t.0.header().id)),
+            Runnable::Shared(t) => {
+                let h = t.0.header();
+                Some(Polled {
+                    ptr: t.0.as_ptr(),
+                    id: h.id,
+                    slot: h.published_slot(),
+                })
+            }
             Runnable::Local(_) => None,
         };
         crate::coop::with_budget(|| match task {
@@ -408,7 +423,7 @@ impl WorkerLocal {
     /// `polled` names the `Send` task whose poll it was: it is marked as a hog, so its
     /// later polls run on the hog lane (`hog.rs`).
     #[cold]
-    fn after_demotion(&self, home: Option<&LocalHome>, polled: Option<(NonNull<Header>, u64)>) {
+    fn after_demotion(&self, home: Option<&LocalHome>, polled: Option<Polled>) {
         let thread = &self.remote().thread;
         // Exact here: this thread wrote it in `enter`, and only it writes it.
         let tid = thread.tid_hint();
@@ -418,12 +433,13 @@ impl WorkerLocal {
             return;
         };
         self.remote().metrics.inc_demotions();
-        if let Some((ptr, id)) = polled {
+        if let Some(p) = polled {
             // Relaxed: see `Header::hog`. A wake that queued the task during the poll
-            // already went to a worker; the next one goes to the lane.
-            self.shared
-                .owned
-                .with_live(ptr, id, |h| h.hog.store(super::hog::STRIKES, Ordering::Relaxed));
+            // already went to a worker; the next one goes to the lane. (This thread is
+            // `SCHED_IDLE` now, so the lookup holds the shard lock for one slot's check.)
+            self.shared.owned.with_live(p.slot, p.ptr, p.id, |h| {
+                h.hog.store(super::hog::STRIKES, Ordering::Relaxed)
+            });
         }
         if home.is_some_and(LocalHome::has_tasks) {
             // A `spawn_local` during the demoted poll: those tasks can only run here.

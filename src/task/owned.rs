@@ -62,7 +62,8 @@ impl<S: Schedule> OwnedTasks<S> {
         &self.shards[id as usize % SHARDS].0
     }
 
-    /// Adds a task. `Err` gives it back when the list is closed: the caller shuts it down.
+    /// Adds a task. `Err` gives it back when the list is closed (or, past 2^32 live tasks
+    /// in a shard, full): the caller shuts it down.
     pub(crate) fn bind(&self, task: Task<S>) -> Result<(), Task<S>> {
         let mut shard = self.shard(task.id()).lock();
         if shard.closed {
@@ -134,17 +135,21 @@ impl<S: Schedule> OwnedTasks<S> {
     /// Runs `f` on the task at `ptr` with id `id` if it is still in the list (so alive:
     /// the list holds a reference while its shard is locked). For a caller whose own
     /// reference is gone: it reads nothing through `ptr` unless the list still holds it,
-    /// and the id rules out a new task allocated at the same address. A linear scan of
-    /// one shard: for rare events only (a demotion).
-    pub(crate) fn with_live(&self, ptr: NonNull<Header>, id: u64, f: impl FnOnce(&Header)) {
+    /// and the id rules out a new task allocated at the same address. `slot` is the task's
+    /// [`Header::published_slot`], read while the caller still held a reference; only
+    /// that one slot is looked at, so the shard lock is held for a few instructions.
+    pub(crate) fn with_live(
+        &self,
+        slot: u32,
+        ptr: NonNull<Header>,
+        id: u64,
+        f: impl FnOnce(&Header),
+    ) {
         let shard = self.shard(id).lock();
-        let found = shard
-            .slots
-            .iter()
-            .flatten()
-            .find(|t| t.header_ptr() == ptr && t.id() == id);
-        if let Some(t) = found {
-            f(t.0.header());
+        if let Some(Some(t)) = shard.slots.get(slot as usize) {
+            if t.header_ptr() == ptr && t.id() == id {
+                f(t.0.header());
+            }
         }
     }
 

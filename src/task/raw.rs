@@ -24,7 +24,8 @@ pub(crate) struct Header {
     /// Runtime-unique id, for `JoinError` messages and debugging.
     pub(crate) id: u64,
     /// Index of this task in its owner's `OwnedTasks`. Written once, under the list lock,
-    /// before the task is visible to any other thread; read only under the same lock.
+    /// before the task is visible to any other thread; read under the same lock, or
+    /// through [`Header::published_slot`].
     /// (`u32`, so the mark below fits the header's four words.)
     pub(crate) owned_slot: UnsafeCell<u32>,
     /// Non-zero once a poll of this task held its worker so long that the worker's thread
@@ -32,6 +33,20 @@ pub(crate) struct Header {
     /// (`runtime/hog.rs`), whose short polls count it down to zero. Relaxed everywhere: a
     /// hint that only decides where the task is queued, never whether it runs.
     pub(crate) hog: AtomicU32,
+}
+
+impl Header {
+    /// The task's slot in its `OwnedTasks` (`u32::MAX` if it never got one), for a thread
+    /// that holds a reference to the task it received after the task was published (from a
+    /// queue, a waker), so while the task is alive. Used to find the task again in the
+    /// list once that reference is gone (`OwnedTasks::with_live`).
+    pub(crate) fn published_slot(&self) -> u32 {
+        // SAFETY: the one write (`OwnedTasks::bind`) happened before the task was handed
+        // to any other thread, and that hand-over (a queue's lock or release store) orders
+        // it before this read; nothing writes the cell afterwards, so this read races with
+        // no write.
+        self.owned_slot.with(|p| unsafe { *p })
+    }
 }
 
 /// The operations that need the concrete future and scheduler types.
