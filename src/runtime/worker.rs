@@ -14,7 +14,8 @@
 //! Every `event_interval` ticks it turns its driver without blocking, so a busy worker
 //! still serves its sockets and timers, and moves its deferred tasks back to the deque, so
 //! they are never starved either. Wakes dispatched during a driver turn do not wake peers
-//! one by one; after the turn, one peer is woken if more than one task was queued. With nothing to do it parks in its driver, with the next
+//! one by one; after the turn, one peer is woken only if the turn left a backlog of more
+//! than `TURN_WAKE_BACKLOG` tasks. With nothing to do it parks in its driver, with the next
 //! timer as the timeout.
 //!
 //! The watcher ("a busy worker strands nothing"): while any worker runs, one parked worker
@@ -62,6 +63,16 @@ use super::queue::{steal_retrying, Deque};
 use super::shared::{Remote, Shared, SharedTask, Submit};
 use crate::loom::{Arc, Ordering};
 use crate::task::{Header, Notified};
+
+/// A driver turn wakes a peer to share its batch only when it leaves more tasks than this
+/// queued (about 100 µs of short I/O polls). Below that, a peer costs more than it saves:
+/// it wakes (a syscall and a context switch on each side), steals half the batch, and runs
+/// those tasks on another core, away from their sockets' cache lines, then parks again.
+/// Measured on the 2-core bench box (benches/README.md, session 9): with "more than one",
+/// 16 × 1 KiB echo took 1.3–1.5× tokio's CPU per request; with this, 0.87–1.03, the same
+/// as one worker. A backlog that stays (a load beyond one core) still spreads: every
+/// maintenance turn re-checks it, and a peer that finds work wakes the next.
+const TURN_WAKE_BACKLOG: usize = 32;
 
 /// Consecutive LIFO-slot polls before the slot yields to the deque.
 const LIFO_CAP: u32 = 3;
@@ -243,12 +254,13 @@ impl WorkerLocal {
     }
 
     /// Runs `f` (a driver turn) with per-wake notifications off, then wakes one peer if the
-    /// turn left more than one task here: one wake per batch of I/O events, not one each.
+    /// turn left more than `TURN_WAKE_BACKLOG` tasks here: one wake per batch of I/O events,
+    /// not one each, and none for a batch this worker gets through quickly itself.
     fn turn<R>(&self, f: impl FnOnce() -> R) -> R {
         self.in_turn.set(true);
         let r = f();
         self.in_turn.set(false);
-        if self.shared.config.multi_thread && self.deque.len() > 1 {
+        if self.shared.config.multi_thread && self.deque.len() > TURN_WAKE_BACKLOG {
             self.shared.notify_one();
         }
         r
@@ -868,3 +880,4 @@ mod tests {
         assert_eq!(base, Duration::from_micros(1_000));
     }
 }
+
