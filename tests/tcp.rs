@@ -451,3 +451,68 @@ fn outside_a_runtime_is_an_error() {
     let err = TcpListener::from_std(std_listener).unwrap_err();
     assert!(err.to_string().contains("runtime"), "{err}");
 }
+
+#[test]
+fn slow_tasks_woken_on_one_driver_spread_to_an_idle_peer() {
+    // Eight connections, all accepted in one poll of one accept loop, so registered with
+    // one worker's driver; each request costs its task 150 µs of work without a yield (too
+    // short to count as stuck). A round wakes all eight through one driver turn: fewer
+    // tasks than a turn counts as a backlog, but 1.2 ms of work, so that worker must hand
+    // some to its idle peer. The first requests of each connection are not counted: a
+    // connection task's first poll may run anywhere.
+    const CONNS: usize = 8;
+    const ROUNDS: usize = 40;
+    const UNCOUNTED: usize = 3;
+    let rt = rt(2);
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Connected (the kernel completes the handshakes) before anything accepts.
+    let mut clients: Vec<std::net::TcpStream> = (0..CONNS)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let workers_seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let seen = workers_seen.clone();
+    drop(rt.spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            drop(weft::spawn(async move {
+                let mut b = [0u8; 1];
+                let mut served = 0;
+                while weft::io::AsyncReadExt::read(&mut stream, &mut b)
+                    .await
+                    .unwrap_or(0)
+                    == 1
+                {
+                    let until = Instant::now() + Duration::from_micros(150);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
+                    served += 1;
+                    if served > UNCOUNTED {
+                        let name = std::thread::current().name().map(str::to_owned);
+                        seen.lock().unwrap().insert(name);
+                    }
+                    if weft::io::AsyncWriteExt::write_all(&mut stream, &b)
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }));
+        }
+    }));
+    for _ in 0..ROUNDS {
+        for c in &mut clients {
+            io::Write::write_all(c, b"x").unwrap();
+        }
+        for c in &mut clients {
+            let mut b = [0u8; 1];
+            io::Read::read_exact(c, &mut b).unwrap();
+        }
+    }
+    drop(clients);
+    drop(rt);
+    let seen = workers_seen.lock().unwrap();
+    assert!(seen.len() >= 2, "every slow task ran on one thread: {seen:?}");
+}

@@ -71,8 +71,16 @@ use crate::task::{Header, Notified};
 /// Measured on the 2-core bench box (benches/README.md, session 9): with "more than one",
 /// 16 × 1 KiB echo took 1.3–1.5× tokio's CPU per request; with this, 0.87–1.03, the same
 /// as one worker. A backlog that stays (a load beyond one core) still spreads: every
-/// maintenance turn re-checks it, and a peer that finds work wakes the next.
+/// maintenance turn re-checks it, a deque that stays non-empty for `BACKLOG_WAKE_NS` wakes a
+/// peer whatever its length, and a peer that finds work wakes the next.
 const TURN_WAKE_BACKLOG: usize = 32;
+
+/// A deque that has held tasks this long without running dry wakes a peer too, however
+/// few the tasks (a handful of slow ones), checked at stamped poll starts (`wake_for_backlog`).
+const BACKLOG_WAKE_NS: u64 = 200_000;
+
+/// `backlog_since` while the deque has run dry since the last look.
+const NO_BACKLOG: u64 = u64::MAX;
 
 /// Consecutive LIFO-slot polls before the slot yields to the deque.
 const LIFO_CAP: u32 = 3;
@@ -192,6 +200,9 @@ pub(crate) struct WorkerLocal {
     /// For demotion: per peer, the baseline of its CPU clock in its current poll and the
     /// latest look at that clock (`maybe_demote`).
     stuck_cpu: RefCell<Vec<CpuMark>>,
+    /// A stamped poll's start (`Shared::now_ns`) at which the deque was seen non-empty
+    /// since it last ran dry, or `NO_BACKLOG`: see `BACKLOG_WAKE_NS`.
+    backlog_since: Cell<u64>,
 }
 
 impl WorkerLocal {
@@ -218,6 +229,7 @@ impl WorkerLocal {
             successor: RefCell::new(None),
             retiring: Cell::new(false),
             stuck_cpu: RefCell::new(vec![CpuMark::NONE; n]),
+            backlog_since: Cell::new(NO_BACKLOG),
         }
     }
 
@@ -264,6 +276,25 @@ impl WorkerLocal {
             self.shared.notify_one();
         }
         r
+    }
+
+    /// With a stamped poll start (a peer is parked and watching, so there is one to wake):
+    /// wakes a peer if the deque has held tasks since `BACKLOG_WAKE_NS` ago without running
+    /// dry. Slow tasks in numbers a driver turn does not count as a backlog spread this way.
+    fn wake_for_backlog(&self, now: u64) {
+        if self.deque.is_empty() {
+            self.backlog_since.set(NO_BACKLOG);
+            return;
+        }
+        let since = self.backlog_since.get();
+        if since == NO_BACKLOG {
+            self.backlog_since.set(now);
+        } else if now.saturating_sub(since) >= BACKLOG_WAKE_NS {
+            self.backlog_since.set(now);
+            if self.shared.config.multi_thread {
+                self.shared.notify_one();
+            }
+        }
     }
 
     /// Moves deferred tasks to the back of the deque (where peers can steal them).
@@ -373,6 +404,7 @@ impl WorkerLocal {
         if let Some(t) = self.deque.pop() {
             return Some(Runnable::Shared(t));
         }
+        self.backlog_since.set(NO_BACKLOG);
         if let Some(t) = home.and_then(|h| h.pop()) {
             return Some(Runnable::Local(t));
         }
@@ -402,6 +434,9 @@ impl WorkerLocal {
             NO_POLL_START
         };
         remote.poll_start.store(start, Ordering::Relaxed);
+        if start != NO_POLL_START {
+            self.wake_for_backlog(start);
+        }
         // Release: a rescuer that sees this poll's `in_poll` (Acquire) sees its start time
         // or a later one, never the previous poll's. Only a hint otherwise: demotion
         // re-checks under its own protocol.
