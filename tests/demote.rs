@@ -417,7 +417,10 @@ fn a_demoted_task_runs_its_later_polls_on_the_hog_lane_while_it_keeps_hogging() 
             .collect();
         (hog.await.unwrap(), weft::join_all(others).await)
     });
-    assert!(policies.iter().all(|&p| p == libc::SCHED_IDLE), "{policies:?}");
+    assert!(
+        policies.iter().all(|&p| p == libc::SCHED_IDLE),
+        "{policies:?}"
+    );
     for r in others {
         let (p, name) = r.unwrap();
         assert_eq!(p, base);
@@ -590,7 +593,10 @@ fn aborting_a_hog_drops_it_on_a_worker() {
     let hog_thread = ready_rx.recv_timeout(PATIENCE).unwrap();
     eventually("the hog thread parks", || {
         let stat = std::fs::read_to_string(format!("/proc/self/task/{hog_thread}/stat"));
-        stat.is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('S')))
+        stat.is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('S'))
+        })
     });
     hog.abort();
     let name = dropped_rx.recv_timeout(PATIENCE).unwrap().unwrap();

@@ -14,6 +14,7 @@ use util::net::{
     close, echo, pattern, raise_fd_limit, read_exact, read_some, read_to_end, rt, set_linger_zero,
     set_socket_buffers, write_all, Rng, PATTERN_LEN,
 };
+use weft::io::{AsyncReadExt, AsyncWriteExt};
 use weft::net::{TcpListener, TcpStream};
 
 /// Kernel buffer size (each way) of the echo server's and the thousand clients' sockets.
@@ -478,11 +479,7 @@ fn slow_tasks_woken_on_one_driver_spread_to_an_idle_peer() {
             drop(weft::spawn(async move {
                 let mut b = [0u8; 1];
                 let mut served = 0;
-                while weft::io::AsyncReadExt::read(&mut stream, &mut b)
-                    .await
-                    .unwrap_or(0)
-                    == 1
-                {
+                while stream.read(&mut b).await.unwrap_or(0) == 1 {
                     let until = Instant::now() + Duration::from_micros(150);
                     while Instant::now() < until {
                         std::hint::spin_loop();
@@ -492,10 +489,7 @@ fn slow_tasks_woken_on_one_driver_spread_to_an_idle_peer() {
                         let name = std::thread::current().name().map(str::to_owned);
                         seen.lock().unwrap().insert(name);
                     }
-                    if weft::io::AsyncWriteExt::write_all(&mut stream, &b)
-                        .await
-                        .is_err()
-                    {
+                    if stream.write_all(&b).await.is_err() {
                         break;
                     }
                 }
@@ -514,5 +508,8 @@ fn slow_tasks_woken_on_one_driver_spread_to_an_idle_peer() {
     drop(clients);
     drop(rt);
     let seen = workers_seen.lock().unwrap();
-    assert!(seen.len() >= 2, "every slow task ran on one thread: {seen:?}");
+    assert!(
+        seen.len() >= 2,
+        "every slow task ran on one thread: {seen:?}"
+    );
 }

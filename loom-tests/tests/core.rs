@@ -23,8 +23,8 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use weft::loom_models::{
-    worker_queue, Baton, Idle, Lane, LaneNext, LaneParker, LanePushed, Owner, Parker, TestScheduler,
-    ThreadSlot,
+    worker_queue, Baton, Idle, Lane, LaneNext, LaneParker, LanePushed, Owner, Parker,
+    TestScheduler, ThreadSlot,
 };
 use weft::{JoinError, JoinHandle};
 
@@ -1442,9 +1442,10 @@ fn lane_model(may_leave: bool) {
 
 #[test]
 fn hog_lane_serves_every_push_and_shutdown_ends_its_thread() {
-    check("hog_lane_serves_every_push_and_shutdown_ends_its_thread", || {
-        lane_model(false)
-    });
+    check(
+        "hog_lane_serves_every_push_and_shutdown_ends_its_thread",
+        || lane_model(false),
+    );
 }
 
 #[test]

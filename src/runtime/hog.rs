@@ -76,7 +76,11 @@ impl HogLane {
                 let handle = Handle {
                     shared: shared.clone(),
                 };
-                if shared.threads.spawn(name, move || run_thread(handle)).is_err() {
+                if shared
+                    .threads
+                    .spawn(name, move || run_thread(handle))
+                    .is_err()
+                {
                     // No hog thread at all: give the tasks back to the workers, unmarked,
                     // rather than leave them waiting for a thread that may never start.
                     for t in self.lane.spawn_failed() {

@@ -34,8 +34,8 @@ mod builder;
 pub(crate) mod context;
 mod demote;
 mod hog;
-mod lane;
 mod idle;
+mod lane;
 pub(crate) mod local;
 mod metrics;
 pub(crate) mod park;
@@ -348,7 +348,7 @@ impl Drop for LeaveSlot<'_> {
 /// shutdown that way; the refusal sends its task back to the injector, which drains it.
 #[derive(Clone)]
 pub(crate) struct ThreadGroup {
-    alive: Arc<(Mutex<GroupState>, Condvar)>,
+    state: Arc<(Mutex<GroupState>, Condvar)>,
 }
 
 struct GroupState {
@@ -359,7 +359,7 @@ struct GroupState {
 impl ThreadGroup {
     fn new() -> Self {
         ThreadGroup {
-            alive: Arc::new((
+            state: Arc::new((
                 Mutex::new(GroupState {
                     alive: 0,
                     closed: false,
@@ -378,13 +378,13 @@ impl ThreadGroup {
             }
         }
         {
-            let mut st = self.alive.0.lock();
+            let mut st = self.state.0.lock();
             if st.closed {
                 return Err(io::Error::other("the runtime is shutting down"));
             }
             st.alive += 1;
         }
-        let exit = Exit(self.alive.clone());
+        let exit = Exit(self.state.clone());
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
@@ -398,7 +398,7 @@ impl ThreadGroup {
     /// Closes the group, then waits until every thread exited or `deadline` passed. True
     /// if all exited.
     fn wait(&self, deadline: Option<Instant>) -> bool {
-        let (lock, cv) = &*self.alive;
+        let (lock, cv) = &*self.state;
         let mut st = lock.lock();
         st.closed = true;
         while st.alive > 0 {

@@ -915,4 +915,3 @@ mod tests {
         assert_eq!(base, Duration::from_micros(1_000));
     }
 }
-

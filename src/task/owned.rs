@@ -83,7 +83,10 @@ impl<S: Schedule> OwnedTasks<S> {
             return Err(task);
         };
         // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
-        task.0.header().owned_slot.with_mut(|p| unsafe { *p = slot });
+        task.0
+            .header()
+            .owned_slot
+            .with_mut(|p| unsafe { *p = slot });
         shard.slots[idx] = Some(task);
         shard.alive += 1;
         shard.spawned += 1;

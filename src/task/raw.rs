@@ -41,11 +41,13 @@ impl Header {
     /// queue, a waker), so while the task is alive. Used to find the task again in the
     /// list once that reference is gone (`OwnedTasks::with_live`).
     pub(crate) fn published_slot(&self) -> u32 {
-        // SAFETY: the one write (`OwnedTasks::bind`) happened before the task was handed
-        // to any other thread, and that hand-over (a queue's lock or release store) orders
-        // it before this read; nothing writes the cell afterwards, so this read races with
-        // no write.
-        self.owned_slot.with(|p| unsafe { *p })
+        // `OwnedTasks::bind` writes the cell once, before the task is handed to any other
+        // thread, and that hand-over (a queue's lock or release store) orders the write
+        // before this read.
+        self.owned_slot.with(|p| {
+            // SAFETY: nothing writes the cell after publication: this read races no write.
+            unsafe { *p }
+        })
     }
 }
 
