@@ -199,6 +199,39 @@ fn timer_on_a_busy_worker_is_served_by_its_peer() {
 }
 
 #[test]
+fn a_task_spawned_by_a_task_that_keeps_computing_runs_on_the_peer() {
+    // A spawn onto a worker with nothing else queued wakes no peer (the worker would run
+    // the task itself at the end of the poll). Here the poll does not end until the child
+    // has run, so the child must be taken by the idle peer (the watcher's rescue).
+    let rt = rt(2);
+    for _ in 0..20 {
+        let (ran, parent, child) = rt.block_on(async {
+            weft::spawn(async {
+                // Let the peer finish searching and park first.
+                weft::time::sleep(Duration::from_millis(2)).await;
+                let flag = Arc::new(AtomicBool::new(false));
+                let f2 = flag.clone();
+                let child = weft::spawn(async move {
+                    f2.store(true, Ordering::Release);
+                    std::thread::current().id()
+                });
+                let give_up = Instant::now() + Duration::from_secs(20);
+                while !flag.load(Ordering::Acquire) && Instant::now() < give_up {
+                    std::hint::spin_loop();
+                }
+                (flag.load(Ordering::Acquire), std::thread::current().id(), child)
+            })
+            .await
+            .map(|(ran, parent, child)| async move { (ran, parent, child.await.unwrap()) })
+            .unwrap()
+            .await
+        });
+        assert!(ran, "the spawned task waited for the whole busy poll");
+        assert_ne!(parent, child, "the child cannot have run on the busy thread");
+    }
+}
+
+#[test]
 fn timer_on_a_busy_worker_is_served_when_no_worker_is_idle() {
     // One worker hogs its thread; the other never parks either (its task only yields), so
     // there is no parked watcher: the running peer's maintenance must do the rescue.

@@ -2,7 +2,7 @@
 //! mio epoll loop (the floor), measured with one and the same client.
 //!
 //! ```sh
-//! cargo bench -p weft-benches --bench net_echo                 # the whole suite, ~2.5 min
+//! cargo bench -p weft-benches --bench net_echo                 # the whole suite, ~3.5 min
 //! cargo bench -p weft-benches --bench net_echo -- --secs 3     # longer measured windows
 //! cargo bench -p weft-benches --bench net_echo -- --only mixed # just the mixed-load part
 //! cargo bench -p weft-benches --bench net_echo -- --point 16x1024 --servers weft,tokio --reps 5
@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Options: `--workers N` (2), `--warmup S` (0.3), `--secs S` (1.5: echo window),
-//! `--reps N` (3: echo repetitions; servers interleaved, rotated each repetition; the table
-//! gives medians), `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
+//! `--reps N` (5: echo repetitions; servers interleaved, rotated each repetition; the table
+//! gives medians, and "paired vs tokio" is the median of the per-repetition ratios), `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
 //! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`,
 //! `--client-threads N` (1: the client's runtime; more than 1 makes it a tokio
 //! multi-thread runtime, so a machine with spare cores can load servers of many workers).
@@ -786,7 +786,7 @@ fn parse_client_options(args: &[String]) -> Result<Options, String> {
         warmup: 0.3,
         secs: 1.5,
         mixed_secs: 4.0,
-        reps: 3,
+        reps: 5,
         mixed_reps: 2,
         only: None,
         point: None,
@@ -918,8 +918,8 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         }
         rows.push((conns, size, by_kind));
     }
-    println!("| conns × size | server | req/s | server CPU µs/req | (min–max) | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | CPU/req vs mio |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| conns × size | server | req/s | server CPU µs/req | (min–max) | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | paired vs tokio | CPU/req vs mio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (conns, size, by_kind) in &rows {
         let med = |k: Kind, f: fn(&Measured) -> f64| {
             by_kind
@@ -941,8 +941,18 @@ fn echo_suite(o: &Options) -> io::Result<()> {
                     (a.min(c), b.max(c))
                 });
             let c = median(cpus);
+            // Repetition i of every server ran in the same minute, so the median of the
+            // per-repetition ratios cancels most of the machine's drift between repetitions.
+            let paired = by_kind.get(&Kind::Tokio).map_or(f64::NAN, |tokio| {
+                let ratios = by_kind[&kind].iter().zip(tokio);
+                median(
+                    ratios
+                        .map(|(m, t)| m.cpu_us_per_request() / t.cpu_us_per_request())
+                        .collect(),
+                )
+            });
             println!(
-                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} |",
+                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
                 size / 1024,
                 kind.name(),
                 med(kind, Measured::rps),
@@ -954,6 +964,7 @@ fn echo_suite(o: &Options) -> io::Result<()> {
                 med(kind, |m| m.pct(50.0) as f64),
                 med(kind, |m| m.pct(99.0) as f64),
                 c / tokio,
+                paired,
                 c / mio
             );
         }

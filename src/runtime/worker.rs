@@ -251,6 +251,13 @@ impl WorkerLocal {
     /// Queues a task woken, spawned or yielded on this worker. A wake goes to the LIFO
     /// slot (the task it displaces goes to the deque), a spawn to the deque, a yield to
     /// the deferred list (no peer needs waking for it).
+    ///
+    /// A peer is woken only when this leaves more than one task queued here: a task
+    /// alone in the LIFO slot or alone in the deque is run by this worker as soon as the
+    /// current poll ends, sooner than a woken peer would get to it, and waking one costs
+    /// a system call on each side (a chain of tasks each spawning the next paid one per
+    /// link). If the current poll runs long after all, the watcher's rescue brings a peer
+    /// to the deque (`STUCK_AFTER_NS`).
     pub(crate) fn push_local(&self, task: SharedTask, how: Submit) {
         match how {
             Submit::Yield => return self.deferred.borrow_mut().push(task),
@@ -258,6 +265,9 @@ impl WorkerLocal {
                 None => return,
                 Some(prev) => self.deque.push(prev),
             },
+            Submit::Spawn if self.deque.is_empty() && self.remote().lifo.is_empty() => {
+                return self.deque.push(task)
+            }
             Submit::Wake | Submit::Spawn => self.deque.push(task),
         }
         if self.shared.config.multi_thread && !self.in_turn.get() {
