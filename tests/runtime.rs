@@ -219,7 +219,11 @@ fn a_task_spawned_by_a_task_that_keeps_computing_runs_on_the_peer() {
                 while !flag.load(Ordering::Acquire) && Instant::now() < give_up {
                     std::hint::spin_loop();
                 }
-                (flag.load(Ordering::Acquire), std::thread::current().id(), child)
+                (
+                    flag.load(Ordering::Acquire),
+                    std::thread::current().id(),
+                    child,
+                )
             })
             .await
             .map(|(ran, parent, child)| async move { (ran, parent, child.await.unwrap()) })
@@ -227,7 +231,10 @@ fn a_task_spawned_by_a_task_that_keeps_computing_runs_on_the_peer() {
             .await
         });
         assert!(ran, "the spawned task waited for the whole busy poll");
-        assert_ne!(parent, child, "the child cannot have run on the busy thread");
+        assert_ne!(
+            parent, child,
+            "the child cannot have run on the busy thread"
+        );
     }
 }
 
