@@ -209,6 +209,38 @@ fn repeated_demotions_leave_no_thread_behind() {
 }
 
 #[test]
+fn a_poll_that_burns_its_cpu_inside_system_calls_is_not_demoted() {
+    // What a stall inside `send` on a busy VM host looks like to a rescuer: tens of ms of
+    // CPU time in one poll, all of it in the kernel. Reading /dev/zero into a large
+    // buffer burns system time the same way (the kernel zeroes the pages). Only a poll in
+    // which a scheduler tick finds the thread in user mode is demoted.
+    let Some(_serial) = demotion_test() else {
+        return;
+    };
+    let rt = rt(2, "dm-sys");
+    let (burnt, policy_after) = rt.block_on(async {
+        weft::spawn(async {
+            // Let the peer park and watch first.
+            weft::time::sleep(Duration::from_millis(2)).await;
+            let mut zero = std::fs::File::open("/dev/zero").unwrap();
+            let mut buf = vec![0u8; 16 << 20];
+            let start = thread_cpu();
+            let patience = Instant::now();
+            while thread_cpu() - start < Duration::from_millis(40) {
+                assert!(patience.elapsed() < PATIENCE, "no CPU time for the reads");
+                std::io::Read::read_exact(&mut zero, &mut buf).unwrap();
+            }
+            (thread_cpu() - start, policy())
+        })
+        .await
+        .unwrap()
+    });
+    assert!(burnt >= Duration::from_millis(40));
+    assert_ne!(policy_after, libc::SCHED_IDLE);
+    assert_eq!(demotions(&rt), 0);
+}
+
+#[test]
 fn a_worker_with_local_tasks_is_never_demoted() {
     let Some(_serial) = demotion_test() else {
         return;

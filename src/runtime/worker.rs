@@ -125,6 +125,9 @@ struct CpuMark {
     /// The thread's CPU clock at a point no later than the start of that poll, as far as
     /// the looks can tell: the poll has burnt at least the clock's advance over it.
     base: Duration,
+    /// The thread's user-mode tick samples (`sys::thread_user_ticks`) at the first look
+    /// inside that poll; `None` if they could not be read.
+    user: Option<Duration>,
     /// The latest look at the peer's clock, whatever it was doing.
     look: Option<Look>,
 }
@@ -163,6 +166,7 @@ impl CpuMark {
         tick: u64::MAX,
         tid: 0,
         base: Duration::ZERO,
+        user: None,
         look: None,
     };
 }
@@ -780,10 +784,21 @@ impl WorkerLocal {
             // poll, which `try_demote` re-checks. Making every tick store Release would
             // rule it out at a cost on every poll; not worth it for a hint.
             mark.base = poll_cpu_baseline(last, started, here);
+            mark.user = crate::sys::thread_user_ticks(tid).ok();
             (mark.tick, mark.tid) = (tick, tid);
         }
         if cpu.saturating_sub(mark.base) < DEMOTE_AFTER_CPU {
             return;
+        }
+        // Only a poll that burns its time in user mode: a scheduler tick must have found
+        // the thread there since the first look (one comes every few ms of its CPU time).
+        // A stall inside one system call can be charged as milliseconds of CPU time (a
+        // vCPU halted in the guest kernel on a busy host: benches/README.md, session 10),
+        // and its ticks land in the kernel. The mark stays, so a later look decides again.
+        if let (Some(before), Ok(now)) = (mark.user, crate::sys::thread_user_ticks(tid)) {
+            if now <= before {
+                return;
+            }
         }
         let (since, marked_tid) = (mark.base, mark.tid);
         mark.tick = u64::MAX;
