@@ -124,12 +124,11 @@ impl Builder {
     /// way; demotion also takes the CPU from it. Once a peer has seen the worker's thread
     /// burn 0.5 ms of CPU time inside one poll, and a scheduler tick has found the thread
     /// in user mode during it (so a long stall inside a system call does not count), the
-    /// peer moves that thread to the
-    /// `SCHED_IDLE` policy: a waking normal thread preempts it at once, and it runs on what
-    /// the machine leaves over (an idle core: all of it; a contended one: a sliver). An
-    /// unprivileged thread cannot leave `SCHED_IDLE` again, so when the poll returns a
-    /// fresh thread with the normal policy, started by the peer beforehand, takes the
-    /// worker over and the demoted thread exits.
+    /// peer moves that thread to the `SCHED_IDLE` policy: a waking normal thread preempts
+    /// it at once, and it runs on what the machine leaves over (an idle core: all of it; a
+    /// contended one: a sliver). An unprivileged thread cannot leave `SCHED_IDLE` again,
+    /// so when the poll returns a fresh thread with the normal policy, started by the peer
+    /// beforehand, takes the worker over and the demoted thread exits.
     /// [`RuntimeMetrics::worker_demotion_count`](crate::RuntimeMetrics::worker_demotion_count)
     /// counts demotions.
     ///
