@@ -11,7 +11,8 @@
 //!
 //! Options: `--workers N` (2), `--warmup S` (0.3), `--secs S` (1.5: echo window),
 //! `--reps N` (5: echo repetitions; servers interleaved, rotated each repetition; the table
-//! gives medians, and "paired vs tokio" is the median of the per-repetition ratios), `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
+//! gives medians, and "paired vs tokio" is the median of the per-repetition ratios),
+//! `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
 //! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`,
 //! `--client-threads N` (1: the client's runtime; more than 1 makes it a tokio
 //! multi-thread runtime, so a machine with spare cores can load servers of many workers).

@@ -82,11 +82,11 @@ impl<S: Schedule> OwnedTasks<S> {
             shard.free.push(idx);
             return Err(task);
         };
-        // SAFETY: `owned_slot` is only accessed under this shard's lock, which we hold.
-        task.0
-            .header()
-            .owned_slot
-            .with_mut(|p| unsafe { *p = slot });
+        task.0.header().owned_slot.with_mut(|p| {
+            // SAFETY: `owned_slot` is written only here, under this shard's lock (held),
+            // before the task is visible to any other thread.
+            unsafe { *p = slot }
+        });
         shard.slots[idx] = Some(task);
         shard.alive += 1;
         shard.spawned += 1;
