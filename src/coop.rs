@@ -21,6 +21,23 @@ loom::thread_local! {
     static REMAINING: Cell<Option<u8>> = Cell::new(None);
 }
 
+/// Runs `f` with no budget at all (as outside the executor), restoring the budget
+/// afterwards: for work done on the way out, in a `Drop`, which has no later poll to
+/// finish it in.
+pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u8>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0;
+            let _ = REMAINING.try_with(|r| r.set(prev));
+        }
+    }
+    // `try_with`: a drop may run while the thread's locals are being torn down.
+    let prev = REMAINING.try_with(|r| r.replace(None)).unwrap_or(None);
+    let _restore = Restore(prev);
+    f()
+}
+
 /// Runs `f` (one task poll) with a fresh budget, restoring the previous one afterwards.
 pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(Option<u8>);

@@ -494,3 +494,61 @@ fn reader_and_writer_are_send() {
     assert_send(&r.read_line());
     assert_send(&w.drain());
 }
+
+/// An inner reader with nothing to give yet (a quiet socket).
+struct Quiet;
+
+impl futures_io::AsyncRead for Quiet {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// A read into an empty buffer is `Ok(0)` at once, as for a socket and std's `Read`,
+/// instead of waiting for data it has no room for.
+#[test]
+fn async_read_into_an_empty_buffer_returns_at_once() {
+    let mut r = StreamReader::new(Quiet);
+    let read = pin!(AsyncReadExt::read(&mut r, &mut []));
+    assert!(matches!(poll_once(read), std::task::Poll::Ready(Ok(0))));
+    // With bytes buffered, too: nothing is consumed.
+    let mut r = trickle(b"abc", 1);
+    assert_eq!(block_on(r.read(1)).unwrap(), b"a");
+    assert_eq!(block_on(AsyncReadExt::read(&mut r, &mut [])).unwrap(), 0);
+    assert_eq!(block_on(r.read(10)).unwrap(), b"b");
+}
+
+/// Any high-water mark is accepted, `usize::MAX` included, and drains as usual.
+#[test]
+fn the_largest_high_water_mark_drains() {
+    let double = TrickleWriter::new(3);
+    let mut w = StreamWriter::new(double.clone(), None);
+    w.set_high_water_mark(usize::MAX);
+    w.write(b"under any mark");
+    block_on(w.drain()).unwrap();
+    block_on(w.drain()).unwrap();
+    assert_eq!(double.data(), b"under any mark");
+}
+
+/// Dropping a writer hands its buffered bytes to the inner writer as far as it takes them
+/// without waiting: all of them, a few (and an `Interrupted`) at a time, from a writer
+/// that always has room; nothing from one that is not ready.
+#[test]
+fn dropping_a_writer_sends_what_it_buffered_without_waiting() {
+    let double = TrickleWriter::new(3).steady().interrupting(4);
+    let mut w = StreamWriter::new(double.clone(), None);
+    w.write(b"written, never drained");
+    drop(w);
+    assert_eq!(double.data(), b"written, never drained");
+    assert_eq!(double.sink.lock().unwrap().flushes, 1);
+
+    let stalled = TrickleWriter::new(3);
+    let mut w = StreamWriter::new(stalled.clone(), None);
+    w.write(b"no room yet");
+    drop(w);
+    assert_eq!(stalled.data(), b"");
+}

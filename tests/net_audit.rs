@@ -86,6 +86,31 @@ fn udp_recv_after_an_icmp_error_waits_instead_of_spinning() {
     });
 }
 
+/// `send_to` a target that names an IPv6 and an IPv4 address (as `"localhost"` does on
+/// many hosts, `::1` first): an IPv4 socket sends to the IPv4 one instead of failing on
+/// the first.
+#[test]
+fn udp_send_to_picks_the_address_of_the_sockets_family() {
+    let _s = serial();
+    rt(2).block_on(async {
+        let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = receiver.local_addr().unwrap().port();
+        let v6: SocketAddr = format!("[::1]:{port}").parse().unwrap();
+        let targets = [v6, receiver.local_addr().unwrap()];
+        assert_eq!(sender.send_to(b"family", &targets).await.unwrap(), 6);
+        let mut buf = [0u8; 16];
+        let (n, from) = timeout(Duration::from_secs(10), receiver.recv_from(&mut buf))
+            .await
+            .expect("the datagram went to the IPv6 address")
+            .unwrap();
+        assert_eq!(
+            (&buf[..n], from),
+            (&b"family"[..], sender.local_addr().unwrap())
+        );
+    });
+}
+
 #[test]
 fn udp_truncation_drops_the_rest_of_the_datagram_only() {
     let _s = serial();
@@ -980,7 +1005,10 @@ fn aborting_tasks_blocked_on_sockets_leaves_them_usable() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(got, b"", "bytes written but never drained are not sent");
+        assert_eq!(
+            got, b"x",
+            "bytes written but not drained go out as the writer drops"
+        );
     });
     drop(rt);
     assert_eq!(fd_count(), before);
@@ -1606,6 +1634,95 @@ fn close_serves_connections_already_waiting_in_the_backlog() {
     });
     drop(rt);
     assert_eq!(fd_count(), before);
+}
+
+/// More tasks waiting in `accept` on one listener than a socket direction first keeps
+/// wakers for (32): while no client comes, the runtime stays idle (the waiter list used
+/// to evict and re-register them in a loop for ever), and when 40 clients come, each task
+/// gets one.
+#[test]
+fn forty_tasks_waiting_on_one_listener_leave_the_runtime_idle() {
+    let _s = serial();
+    let rt = weft::Builder::multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    const TASKS: usize = 40;
+    let polls = |rt: &weft::Runtime| {
+        let m = rt.metrics();
+        (0..m.num_workers())
+            .map(|i| m.worker_poll_count(i))
+            .sum::<u64>()
+    };
+    let listener = Arc::new(rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap());
+    let addr = listener.local_addr().unwrap();
+    let acceptors: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let listener = listener.clone();
+            rt.spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                s.write_all(b"x").await.unwrap();
+            })
+        })
+        .collect();
+    // Every acceptor has polled and registered by then; then count polls while nothing
+    // happens.
+    rt.block_on(weft::time::sleep(Duration::from_millis(100)));
+    let before = polls(&rt);
+    rt.block_on(weft::time::sleep(Duration::from_millis(300)));
+    let idle = polls(&rt) - before;
+    assert!(
+        idle < 200,
+        "{idle} task polls while every task waited for a client"
+    );
+    rt.block_on(async {
+        for _ in 0..TASKS {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await.unwrap();
+        }
+        timeout(Duration::from_secs(20), weft::join_all(acceptors))
+            .await
+            .expect("an acceptor hung")
+            .into_iter()
+            .for_each(Result::unwrap);
+    });
+}
+
+/// A handler that writes its reply and returns without `drain` (as an asyncio handler
+/// may, its transport sending later): the reply still reaches each client, then EOF.
+#[test]
+fn a_reply_written_without_drain_is_sent_when_the_handler_returns() {
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let server = start_server(
+            |mut r: StreamReader, mut w: StreamWriter| async move {
+                let line = r.read_line().await.unwrap_or_default();
+                w.write(b"got ");
+                w.write(&line);
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let clients: Vec<_> = (0..50)
+            .map(|i| {
+                weft::spawn(async move {
+                    let (mut r, mut w) = open_connection(addr).await.unwrap();
+                    w.write(format!("hello {i}\n").as_bytes());
+                    w.drain().await.unwrap();
+                    r.read_to_end().await.unwrap()
+                })
+            })
+            .collect();
+        for (i, c) in clients.into_iter().enumerate() {
+            let got = timeout(Duration::from_secs(20), c).await.unwrap().unwrap();
+            assert_eq!(got, format!("got hello {i}\n").into_bytes());
+        }
+        server.close();
+    });
 }
 
 /// Several tasks accepting from one listener and receiving from one UDP socket at once:

@@ -67,13 +67,23 @@ struct IoWaiters {
     writer: DirectionWaiters,
 }
 
-/// Registered wakers beyond which a new registration first wakes (and forgets) the others.
+/// Registered wakers beyond which a new registration first wakes (and forgets) the others,
+/// to start with.
 ///
 /// A future that waited and was then dropped leaves its waker behind until the next
 /// event; with tasks that come and go around one idle socket (`timeout(listener.accept())`
 /// from ever new tasks) the list would grow without bound. Waking the old ones is always
 /// correct: a waiter still alive polls again and registers again.
-const MAX_WAITERS: usize = 32;
+///
+/// Each such eviction doubles the direction's limit (up to [`MAX_WAITERS`]): with more
+/// live waiters than the limit (40 tasks in `accept` on one listener), a fixed limit would
+/// have the evicted ones register again, evict the others, and so on for ever, a busy
+/// loop on an idle socket. After one doubling the live ones fit and stay put.
+const MIN_WAITERS: usize = 32;
+
+/// The most a direction's limit grows to: 4096 wakers, 64 KiB. Only more live waiters
+/// than this on one direction of one socket bring the eviction churn back.
+const MAX_WAITERS: usize = 4096;
 
 /// The tasks waiting on one direction of a source: usually one (kept inline), several when
 /// tasks share a socket (accepting or receiving from more than one task). An event wakes
@@ -82,11 +92,20 @@ const MAX_WAITERS: usize = 32;
 struct DirectionWaiters {
     first: Option<Waker>,
     rest: Vec<Waker>,
+    /// The current limit; 0 until the first eviction (meaning [`MIN_WAITERS`]).
+    limit: u16,
 }
 
 impl DirectionWaiters {
+    fn limit(&self) -> usize {
+        match self.limit {
+            0 => MIN_WAITERS,
+            n => usize::from(n),
+        }
+    }
+
     /// Adds `waker` unless an equivalent one is registered. Hands back the wakers evicted to
-    /// stay within `MAX_WAITERS`, to be woken once the lock is released.
+    /// stay within the limit, to be woken once the lock is released.
     fn register(&mut self, waker: &Waker) -> Vec<Waker> {
         match &self.first {
             None => {
@@ -99,7 +118,9 @@ impl DirectionWaiters {
         if self.rest.iter().any(|w| w.will_wake(waker)) {
             return Vec::new();
         }
-        let evicted = if self.rest.len() + 1 >= MAX_WAITERS {
+        let evicted = if self.rest.len() + 1 >= self.limit() {
+            let grown = (self.limit() * 2).min(MAX_WAITERS);
+            self.limit = u16::try_from(grown).unwrap_or(u16::MAX);
             let mut evicted = std::mem::take(&mut self.rest);
             evicted.extend(self.first.take());
             evicted
@@ -637,4 +658,81 @@ fn ready_bits(
         ready |= ERROR;
     }
     ready
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn wakers(n: usize) -> Vec<Waker> {
+        (0..n)
+            .map(|_| Waker::from(Arc::new(Counter(AtomicUsize::new(0)))))
+            .collect()
+    }
+
+    fn held(d: &mut DirectionWaiters) -> Vec<Waker> {
+        let mut all = Vec::new();
+        d.take_all(&mut all);
+        all
+    }
+
+    /// 40 live waiters, each registering again whenever it is evicted (as a woken task
+    /// that still waits does): the evictions stop after one round, with all 40 held.
+    #[test]
+    fn more_live_waiters_than_the_first_limit_settle() {
+        let live = wakers(40);
+        let mut d = DirectionWaiters::default();
+        let mut again: Vec<usize> = (0..live.len()).collect();
+        let mut rounds = 0;
+        while !again.is_empty() {
+            rounds += 1;
+            assert!(rounds <= 3, "evictions go on: round {rounds}");
+            let mut next = Vec::new();
+            for i in again {
+                for w in d.register(&live[i]) {
+                    next.push(live.iter().position(|l| l.will_wake(&w)).unwrap());
+                }
+            }
+            next.sort_unstable();
+            next.dedup();
+            again = next;
+        }
+        assert_eq!(held(&mut d).len(), live.len());
+    }
+
+    /// Waiters that registered once and went away (dropped futures) are bounded: the list
+    /// never holds more than `MAX_WAITERS`, and what it evicts is woken, not lost.
+    #[test]
+    fn abandoned_waiters_stay_bounded() {
+        let mut d = DirectionWaiters::default();
+        let mut evicted = 0;
+        for w in wakers(3 * MAX_WAITERS) {
+            evicted += d.register(&w).len();
+            assert!(d.rest.len() < MAX_WAITERS);
+        }
+        assert_eq!(evicted + held(&mut d).len(), 3 * MAX_WAITERS);
+    }
+
+    /// The same task registering again (its waker `will_wake` the stored one) is one
+    /// waiter, not many.
+    #[test]
+    fn a_repeated_registration_is_kept_once() {
+        let w = wakers(1).remove(0);
+        let mut d = DirectionWaiters::default();
+        for _ in 0..100 {
+            assert!(d.register(&w).is_empty());
+        }
+        assert_eq!(held(&mut d).len(), 1);
+    }
 }

@@ -378,6 +378,10 @@ impl AsyncRead for StreamReader {
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // No room: `Ok(0)` at once, as std's `Read` does, instead of waiting for data.
+        if out.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         // Nothing buffered and a big read: skip the copy.
         if this.start == this.end && out.len() >= READ_CHUNK {
             return this.inner.as_mut().poll_read(cx, out);

@@ -18,7 +18,10 @@ use futures_io::AsyncWrite;
 /// until the next [`drain`](Self::drain) (or `close`). Call `drain().await` after writing a
 /// batch: it writes the whole buffer to the inner writer and flushes it, waiting as long as
 /// the peer is slow; that is the backpressure. There is no background writer (unlike an
-/// asyncio transport), so bytes that are written but never drained are never sent.
+/// asyncio transport): bytes that are written but never drained are handed to the inner
+/// writer only when the `StreamWriter` is dropped, and then only as far as it takes them
+/// without waiting (a socket's send buffer, usually some hundreds of KiB); the rest is
+/// lost. A handler that replies and returns should `drain` (or `close`) first.
 ///
 /// Through its [`AsyncWrite`](futures_io::AsyncWrite) implementation (`write_all` and
 /// friends) the buffer is bounded instead: a write that would take it above the
@@ -81,7 +84,8 @@ impl StreamWriter {
     }
 
     /// Appends `data` to the buffer. Never blocks; nothing is sent until
-    /// [`drain`](Self::drain) or [`close`](Self::close).
+    /// [`drain`](Self::drain) or [`close`](Self::close) (or, as far as it goes without
+    /// waiting, the writer's drop).
     ///
     /// Bytes written after `close` began are discarded, and every later `drain` or `close`
     /// fails with `ErrorKind::BrokenPipe`.
@@ -208,7 +212,12 @@ impl StreamWriter {
         self.buf.clear();
         self.sent = 0;
         // One huge batch should not pin its memory for the life of the connection.
-        if self.buf.capacity() > self.high_water.max(Self::DEFAULT_HIGH_WATER_MARK) * 4 {
+        // (Saturating: the mark may be anything up to `usize::MAX`.)
+        let keep = self
+            .high_water
+            .max(Self::DEFAULT_HIGH_WATER_MARK)
+            .saturating_mul(4);
+        if self.buf.capacity() > keep {
             self.buf = Vec::new();
         }
         Poll::Ready(Ok(()))
@@ -281,6 +290,25 @@ impl AsyncWrite for StreamWriter {
         let this = self.get_mut();
         this.closing = true;
         this.poll_shutdown(cx)
+    }
+}
+
+impl Drop for StreamWriter {
+    /// Hands what is still buffered to the inner writer, as far as it takes it without
+    /// waiting, then flushes it the same way: a reply written without `drain` by a
+    /// handler that then returned is sent if the socket has room for it.
+    fn drop(&mut self) {
+        if self.sent == self.buf.len() {
+            return;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // Unconstrained: a task whose budget is spent would otherwise get `Pending` from
+        // the socket at once, and there is no later poll.
+        crate::coop::unconstrained(|| {
+            if let Poll::Ready(Ok(())) = self.poll_write_out(&mut cx) {
+                let _ = self.inner.as_mut().poll_flush(&mut cx);
+            }
+        });
     }
 }
 

@@ -16,7 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 ///
 /// Implemented for [`SocketAddr`] (and its V4/V6 forms), `(IpAddr, u16)` (and the
 /// `Ipv4Addr`/`Ipv6Addr` forms), `&str` and `String` in `"host:port"` form, `(&str, u16)`
-/// and `(String, u16)`, and `&[SocketAddr]` / `Vec<SocketAddr>` (tried in order).
+/// and `(String, u16)`, and `&[SocketAddr]` / `[SocketAddr; N]` / `Vec<SocketAddr>` (tried
+/// in order); and for a reference to any of these (`&addr`, `&String`), as in std.
 ///
 /// Host names are resolved on the blocking pool (see
 /// [`spawn_blocking`](crate::spawn_blocking)); addresses and strings that parse as
@@ -29,6 +30,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// let by_str = TcpListener::bind("127.0.0.1:0").await?;
 /// let by_pair = TcpListener::bind(("127.0.0.1", 0)).await?;
 /// let by_addr = TcpListener::bind(by_str.local_addr()?.ip().to_string() + ":0").await?;
+/// let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+/// let by_ref = TcpListener::bind(&any).await?;
+/// let both = [by_ref.local_addr()?, by_pair.local_addr()?];
+/// let stream = weft::net::TcpStream::connect(&both[..]).await?;
+/// assert_eq!(stream.peer_addr()?, both[0]);
 /// # let _ = (by_pair, by_addr);
 /// # std::io::Result::Ok(())
 /// # }).unwrap();
@@ -63,7 +69,7 @@ pub(crate) mod sealed {
     )]
     pub trait ToSocketAddrsPriv {
         /// How to turn `self` into addresses.
-        fn into_plan(self) -> Plan;
+        fn to_plan(&self) -> Plan;
     }
 }
 
@@ -73,8 +79,8 @@ macro_rules! direct {
     ($($t:ty => |$v:ident| $e:expr;)*) => {$(
         impl ToSocketAddrs for $t {}
         impl ToSocketAddrsPriv for $t {
-            fn into_plan(self) -> Plan {
-                let $v = self;
+            fn to_plan(&self) -> Plan {
+                let $v = *self;
                 Plan::Ready(Ok(vec![$e]))
             }
         }
@@ -91,9 +97,9 @@ direct! {
     ([u8; 4], u16) => |a| SocketAddr::new(IpAddr::from(a.0), a.1);
 }
 
-impl ToSocketAddrs for &str {}
-impl ToSocketAddrsPriv for &str {
-    fn into_plan(self) -> Plan {
+impl ToSocketAddrs for str {}
+impl ToSocketAddrsPriv for str {
+    fn to_plan(&self) -> Plan {
         match self.parse::<SocketAddr>() {
             Ok(addr) => Plan::Ready(Ok(vec![addr])),
             Err(_) => Plan::HostPort(self.to_owned()),
@@ -103,24 +109,14 @@ impl ToSocketAddrsPriv for &str {
 
 impl ToSocketAddrs for String {}
 impl ToSocketAddrsPriv for String {
-    fn into_plan(self) -> Plan {
-        match self.parse::<SocketAddr>() {
-            Ok(addr) => Plan::Ready(Ok(vec![addr])),
-            Err(_) => Plan::HostPort(self),
-        }
-    }
-}
-
-impl ToSocketAddrs for &String {}
-impl ToSocketAddrsPriv for &String {
-    fn into_plan(self) -> Plan {
-        self.as_str().into_plan()
+    fn to_plan(&self) -> Plan {
+        self.as_str().to_plan()
     }
 }
 
 impl ToSocketAddrs for (&str, u16) {}
 impl ToSocketAddrsPriv for (&str, u16) {
-    fn into_plan(self) -> Plan {
+    fn to_plan(&self) -> Plan {
         match self.0.parse::<IpAddr>() {
             Ok(ip) => Plan::Ready(Ok(vec![SocketAddr::new(ip, self.1)])),
             Err(_) => Plan::HostAndPort(self.0.to_owned(), self.1),
@@ -130,32 +126,44 @@ impl ToSocketAddrsPriv for (&str, u16) {
 
 impl ToSocketAddrs for (String, u16) {}
 impl ToSocketAddrsPriv for (String, u16) {
-    fn into_plan(self) -> Plan {
-        match self.0.parse::<IpAddr>() {
-            Ok(ip) => Plan::Ready(Ok(vec![SocketAddr::new(ip, self.1)])),
-            Err(_) => Plan::HostAndPort(self.0, self.1),
-        }
+    fn to_plan(&self) -> Plan {
+        (self.0.as_str(), self.1).to_plan()
     }
 }
 
-impl ToSocketAddrs for &[SocketAddr] {}
-impl ToSocketAddrsPriv for &[SocketAddr] {
-    fn into_plan(self) -> Plan {
+impl ToSocketAddrs for [SocketAddr] {}
+impl ToSocketAddrsPriv for [SocketAddr] {
+    fn to_plan(&self) -> Plan {
         Plan::Ready(Ok(self.to_vec()))
+    }
+}
+
+impl<const N: usize> ToSocketAddrs for [SocketAddr; N] {}
+impl<const N: usize> ToSocketAddrsPriv for [SocketAddr; N] {
+    fn to_plan(&self) -> Plan {
+        self.as_slice().to_plan()
     }
 }
 
 impl ToSocketAddrs for Vec<SocketAddr> {}
 impl ToSocketAddrsPriv for Vec<SocketAddr> {
-    fn into_plan(self) -> Plan {
-        Plan::Ready(Ok(self))
+    fn to_plan(&self) -> Plan {
+        self.as_slice().to_plan()
+    }
+}
+
+/// A reference names what its target names: `&addr`, `&"host:port"`, `&vec` (as in std).
+impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {}
+impl<T: ToSocketAddrsPriv + ?Sized> ToSocketAddrsPriv for &T {
+    fn to_plan(&self) -> Plan {
+        (**self).to_plan()
     }
 }
 
 /// Resolves `addr` to a non-empty list of addresses, using the blocking pool only for host
 /// names.
 pub(crate) async fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let addrs = match addr.into_plan() {
+    let addrs = match addr.to_plan() {
         Plan::Ready(r) => r?,
         Plan::HostPort(query) => {
             blocking_lookup(move || {

@@ -188,8 +188,9 @@ impl UdpSocket {
         poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.recv(buf))).await
     }
 
-    /// Sends one datagram to `target` (the first address it resolves to); returns the
-    /// bytes sent.
+    /// Sends one datagram to `target`; returns the bytes sent. A name that resolves to
+    /// several addresses (`"localhost"`: `::1` and `127.0.0.1`) is sent to the first one
+    /// of this socket's own family (IPv4 or IPv6), or else to the first one.
     ///
     /// ```
     /// # weft::run(async {
@@ -203,7 +204,13 @@ impl UdpSocket {
     /// # Errors
     /// The resolver's, or the kernel's.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = addr::resolve(target).await?[0];
+        let targets = addr::resolve(target).await?;
+        let ours = self.io.get_ref().local_addr().map(|a| a.is_ipv4());
+        let target = targets
+            .iter()
+            .find(|t| ours.as_ref().is_ok_and(|&v4| t.is_ipv4() == v4))
+            .unwrap_or(&targets[0]);
+        let target = *target;
         poll_fn(|cx| {
             self.io
                 .poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
