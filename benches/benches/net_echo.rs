@@ -11,7 +11,8 @@
 //!
 //! Options: `--workers N` (2), `--warmup S` (0.3), `--secs S` (1.5: echo window),
 //! `--reps N` (5: echo repetitions; servers interleaved, rotated each repetition; the table
-//! gives medians, and "paired vs tokio" is the median of the per-repetition ratios),
+//! gives medians, and "paired vs tokio" is the median of the per-repetition ratios, with
+//! the sign test's 95% confidence interval for that median from 6 repetitions on),
 //! `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
 //! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`,
 //! `--client-threads N` (1: the client's runtime; more than 1 makes it a tokio
@@ -32,7 +33,8 @@
 //! After a warm-up, for a fixed window, it counts completed requests and their latencies,
 //! and a plain thread reads the server's `utime + stime` from `/proc/<pid>/stat` at the
 //! window's two ends: server CPU time per request is the fair figure on a small machine
-//! where client and server share the cores.
+//! where client and server share the cores. Each repetition's log line also gives the
+//! user-mode part of it.
 //!
 //! Servers (all echo with a 64 KiB buffer: read what is there, write it all back):
 //! - `weft`: `TcpListener::accept` loop spawning one task per connection, `read` /
@@ -531,6 +533,11 @@ impl ServerProcess {
 
 /// Fields 14 and 15 of `/proc/<pid>/stat` (utime, stime), in seconds.
 fn cpu_secs_of(pid: u32) -> io::Result<f64> {
+    cpu_split_of(pid).map(|(user, sys)| user + sys)
+}
+
+/// Fields 14 and 15 of `/proc/<pid>/stat`: (user, system) CPU time in seconds.
+fn cpu_split_of(pid: u32) -> io::Result<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) is parenthesised and may hold spaces: count after it.
     let after = &stat[stat
@@ -539,11 +546,11 @@ fn cpu_secs_of(pid: u32) -> io::Result<f64> {
         + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
     // `after` starts at field 3, so field k is fields[k - 3].
-    let ticks: u64 = fields[14 - 3].parse::<u64>().map_err(io::Error::other)?
-        + fields[15 - 3].parse::<u64>().map_err(io::Error::other)?;
+    let user: u64 = fields[14 - 3].parse().map_err(io::Error::other)?;
+    let sys: u64 = fields[15 - 3].parse().map_err(io::Error::other)?;
     // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    Ok(ticks as f64 / hz as f64)
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((user as f64 / hz, sys as f64 / hz))
 }
 
 /// Context switches (voluntary + involuntary) of all the process's threads so far.
@@ -581,6 +588,8 @@ struct Measured {
     requests: usize,
     window: f64,
     server_cpu: f64,
+    /// The user-mode part of `server_cpu`.
+    server_user: f64,
     /// Server context switches in the window.
     switches: u64,
     /// Sorted, microseconds.
@@ -696,12 +705,12 @@ fn run_client(
     // The server's CPU is read by a plain thread at the window's ends, not by a task that
     // might be late.
     let pid = server.child.id();
-    let sampler = std::thread::spawn(move || -> io::Result<(f64, u64)> {
+    let sampler = std::thread::spawn(move || -> io::Result<((f64, f64), u64)> {
         std::thread::sleep(from.saturating_duration_since(Instant::now()));
-        let (c0, s0) = (cpu_secs_of(pid)?, context_switches_of(pid));
+        let (c0, s0) = (cpu_split_of(pid)?, context_switches_of(pid));
         std::thread::sleep(to.saturating_duration_since(Instant::now()));
-        let (c1, s1) = (cpu_secs_of(pid)?, context_switches_of(pid));
-        Ok((c1 - c0, s1.saturating_sub(s0)))
+        let (c1, s1) = (cpu_split_of(pid)?, context_switches_of(pid));
+        Ok(((c1.0 - c0.0, c1.1 - c0.1), s1.saturating_sub(s0)))
     });
     let results = rt.block_on(async {
         let tasks: Vec<_> = streams
@@ -715,7 +724,7 @@ fn run_client(
         }
         io::Result::Ok(all)
     })?;
-    let (server_cpu, switches) = sampler.join().expect("sampler")?;
+    let ((server_user, server_sys), switches) = sampler.join().expect("sampler")?;
     if let Some(f) = std::env::var_os("NET_ECHO_REQLOG") {
         use std::io::Write;
         let mut v = std::mem::take(&mut *REQLOG.lock().unwrap());
@@ -736,7 +745,8 @@ fn run_client(
     Ok(Measured {
         requests: latencies.len(),
         window: secs,
-        server_cpu,
+        server_cpu: server_user + server_sys,
+        server_user,
         switches,
         latencies,
     })
@@ -878,10 +888,11 @@ fn rotated(kinds: &[Kind], rep: usize) -> Vec<Kind> {
 
 fn log_point(what: &str, kind: Kind, m: &Measured) {
     eprintln!(
-        "  {what} {:<13} {:>8.0} req/s  {:>6.2} us CPU/req  server {:.2} cores  {:.3} cs/req  p50 {} us  p99 {} us  max {} us",
+        "  {what} {:<13} {:>8.0} req/s  {:>6.2} us CPU/req ({:.2} user)  server {:.2} cores  {:.3} cs/req  p50 {} us  p99 {} us  max {} us",
         kind.name(),
         m.rps(),
         m.cpu_us_per_request(),
+        m.server_user * 1e6 / m.requests.max(1) as f64,
         m.server_cores(),
         m.switches_per_request(),
         m.pct(50.0),
@@ -919,8 +930,8 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         }
         rows.push((conns, size, by_kind));
     }
-    println!("| conns × size | server | req/s | server CPU µs/req | (min–max) | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | paired vs tokio | CPU/req vs mio |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| conns × size | server | req/s | server CPU µs/req | (min–max) | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | paired vs tokio | (95% CI) | CPU/req vs mio |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (conns, size, by_kind) in &rows {
         let med = |k: Kind, f: fn(&Measured) -> f64| {
             by_kind
@@ -944,16 +955,18 @@ fn echo_suite(o: &Options) -> io::Result<()> {
             let c = median(cpus);
             // Repetition i of every server ran in the same minute, so the median of the
             // per-repetition ratios cancels most of the machine's drift between repetitions.
-            let paired = by_kind.get(&Kind::Tokio).map_or(f64::NAN, |tokio| {
-                let ratios = by_kind[&kind].iter().zip(tokio);
-                median(
-                    ratios
-                        .map(|(m, t)| m.cpu_us_per_request() / t.cpu_us_per_request())
-                        .collect(),
-                )
+            let ratios: Vec<f64> = by_kind.get(&Kind::Tokio).map_or(Vec::new(), |tokio| {
+                by_kind[&kind]
+                    .iter()
+                    .zip(tokio)
+                    .map(|(m, t)| m.cpu_us_per_request() / t.cpu_us_per_request())
+                    .collect()
             });
+            let interval = median_interval(&ratios)
+                .map_or_else(|| "–".to_owned(), |(a, b)| format!("{a:.2}–{b:.2}"));
+            let paired = median(ratios);
             println!(
-                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |",
+                "| {conns} × {} KiB | {} | {:.0} | {:.2} | {:.2}–{:.2} | {:.2} | {:.3} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {:.2} |",
                 size / 1024,
                 kind.name(),
                 med(kind, Measured::rps),
@@ -966,11 +979,36 @@ fn echo_suite(o: &Options) -> io::Result<()> {
                 med(kind, |m| m.pct(99.0) as f64),
                 c / tokio,
                 paired,
+                interval,
                 c / mio
             );
         }
     }
     Ok(())
+}
+
+/// A distribution-free 95% confidence interval for the median of `xs` (the sign test's:
+/// the k-th smallest and k-th largest value, with the largest k whose interval still
+/// covers the median with probability at least 0.95 whatever the distribution).
+/// `None` below 6 values, where even the full range covers less than 95%.
+fn median_interval(xs: &[f64]) -> Option<(f64, f64)> {
+    let n = xs.len();
+    // P(Binomial(n, 1/2) <= j) for j = 0, 1, ...: the chance that fewer than j + 1 values
+    // fall below the median.
+    let mut below = Vec::with_capacity(n + 1);
+    let (mut term, mut sum) = (0.5f64.powi(n as i32), 0.0);
+    for j in 0..=n {
+        sum += term;
+        below.push(sum);
+        term *= (n - j) as f64 / (j + 1) as f64;
+    }
+    // The interval [x_(k), x_(n+1-k)] misses the median with probability 2 P(B <= k-1).
+    let k = (1..=n / 2)
+        .take_while(|&k| 2.0 * below[k - 1] <= 0.05)
+        .last()?;
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    Some((sorted[k - 1], sorted[n - k]))
 }
 
 /// All repetitions of one mixed-load configuration as one sample.
@@ -979,6 +1017,7 @@ fn pooled(ms: Vec<Measured>) -> Measured {
         requests: 0,
         window: 0.0,
         server_cpu: 0.0,
+        server_user: 0.0,
         switches: 0,
         latencies: Vec::new(),
     };
@@ -986,6 +1025,7 @@ fn pooled(ms: Vec<Measured>) -> Measured {
         all.requests += m.requests;
         all.window += m.window;
         all.server_cpu += m.server_cpu;
+        all.server_user += m.server_user;
         all.switches += m.switches;
         all.latencies.extend(m.latencies);
     }
