@@ -223,7 +223,7 @@ fn a_poll_that_burns_its_cpu_inside_system_calls_is_not_demoted() {
             // Let the peer park and watch first.
             weft::time::sleep(Duration::from_millis(2)).await;
             let mut zero = std::fs::File::open("/dev/zero").unwrap();
-            let mut buf = vec![0u8; 16 << 20];
+            let mut buf = vec![0u8; 64 << 20];
             let start = thread_cpu();
             let patience = Instant::now();
             while thread_cpu() - start < Duration::from_millis(40) {
