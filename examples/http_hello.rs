@@ -9,8 +9,10 @@
 //! Each connection is a task running `handle`: read a request head up to the blank line
 //! (`\r\n\r\n`), skip a body if `Content-Length` announces one, answer with a
 //! `Content-Length` response, and loop while the client keeps the connection alive
-//! (HTTP/1.1's default; HTTP/1.0 only with `Connection: keep-alive`). Pipelined requests
-//! are answered in one write: the writer drains only when no further request is buffered.
+//! (HTTP/1.1's default; HTTP/1.0 only with `Connection: keep-alive`). Responses are
+//! built in a buffer of the handler's own and handed to the writer in one `write` (one
+//! system call), pipelined requests' responses together: only when no further request is
+//! already received.
 //!
 //! Ctrl-C stops accepting; idle connections close at once, busy ones after their current
 //! response; then the program exits 0 (a second Ctrl-C leaves without waiting).
@@ -76,59 +78,75 @@ async fn read_head(reader: &mut StreamReader) -> io::Result<Option<Head>> {
     Err(bad("too many headers"))
 }
 
-fn respond(writer: &mut StreamWriter, status: &str, body: &[u8], keep_alive: bool) {
+/// Appends a response to `out`.
+fn respond(out: &mut Vec<u8>, status: &str, body: &[u8], keep_alive: bool) {
+    use std::io::Write;
     let connection = if keep_alive { "keep-alive" } else { "close" };
-    writer.write(
-        format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+        body.len()
     );
-    writer.write(body);
+    out.extend_from_slice(body);
+}
+
+/// Sends what `out` holds and then closes the connection.
+async fn send_and_close(writer: &mut StreamWriter, out: &mut Vec<u8>) {
+    writer.write(out);
+    out.clear();
+    let _ = writer.close().await;
 }
 
 async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
     // Created before the first request: a Ctrl-C at any point during this connection's
     // life completes it.
     let mut stop = pin!(weft::signal::ctrl_c());
+    // Responses not yet handed to the writer.
+    let mut out = Vec::new();
     loop {
         // `stop` first: under constant load the next request is always ready, and the
         // branch written first wins ties.
         let head = weft::select! {
-            _ = stop.as_mut() => return, // shutting down: no further requests
+            _ = stop.as_mut() => {
+                // Shutting down: no further requests. Answers to pipelined ones already
+                // read go out as far as the socket takes them, without waiting.
+                writer.write(&out);
+                return;
+            }
             head = weft::time::timeout(IDLE, read_head(&mut reader)) => head,
         };
         let head = match head {
             Ok(Ok(Some(head))) => head,
             Ok(Ok(None)) | Err(_) => return, // closed by the client, or idle too long
             Ok(Err(e)) => {
-                respond(
-                    &mut writer,
-                    "400 Bad Request",
-                    e.to_string().as_bytes(),
-                    false,
-                );
-                let _ = writer.close().await;
+                respond(&mut out, "400 Bad Request", e.to_string().as_bytes(), false);
+                send_and_close(&mut writer, &mut out).await;
                 return;
             }
         };
         if head.content_length > MAX_BODY {
-            respond(&mut writer, "413 Content Too Large", b"", false);
-            let _ = writer.close().await;
+            respond(&mut out, "413 Content Too Large", b"", false);
+            send_and_close(&mut writer, &mut out).await;
             return;
         }
         if head.content_length > 0 && reader.read_exact(head.content_length).await.is_err() {
             return;
         }
-        respond(&mut writer, "200 OK", BODY, head.keep_alive);
-        // Pipelining: answer every request already received in one write.
-        if (reader.buffer().is_empty() || !head.keep_alive) && writer.drain().await.is_err() {
+        respond(&mut out, "200 OK", BODY, head.keep_alive);
+        if !head.keep_alive {
+            send_and_close(&mut writer, &mut out).await;
             return;
         }
-        if !head.keep_alive {
-            let _ = writer.close().await;
-            return;
+        // Pipelining: answer every request already received in one write. (Only a whole
+        // head waiting counts: a client that sent part of its next request may wait for
+        // this response before it sends the rest.)
+        if !reader.buffer().windows(4).any(|w| w == b"\r\n\r\n") {
+            writer.write(&out);
+            out.clear();
+            if writer.drain().await.is_err() {
+                return;
+            }
         }
     }
 }

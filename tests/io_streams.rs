@@ -336,7 +336,9 @@ fn random_reads_reassemble_random_lines_under_a_small_limit() {
 // ---------------------------------------------------------------- StreamWriter
 
 #[test]
-fn write_only_buffers_and_drain_sends_and_flushes() {
+fn write_buffers_what_the_writer_does_not_take_and_drain_sends_and_flushes() {
+    // The double answers `Pending` to its first write: `write` keeps the bytes, and the
+    // next `write` queues behind them instead of overtaking.
     let double = TrickleWriter::new(1000);
     let mut w = StreamWriter::new(double.clone(), None);
     w.write(b"hello ");
@@ -345,7 +347,7 @@ fn write_only_buffers_and_drain_sends_and_flushes() {
     assert_eq!(
         double.sink.lock().unwrap().write_calls,
         0,
-        "write never touches the writer"
+        "nothing reached the writer yet"
     );
     block_on(w.drain()).unwrap();
     assert_eq!(w.write_buffer_size(), 0);
@@ -371,14 +373,15 @@ fn a_dropped_drain_loses_and_repeats_nothing() {
     let mut w = StreamWriter::new(double.clone(), None);
     w.write(b"0123456789");
     {
-        // The double answers Pending first, then takes one chunk per poll.
+        // The double answered `write`'s attempt with Pending; now it takes one chunk per
+        // poll (and then answers Pending again).
         let mut drain = pin!(w.drain());
         for _ in 0..3 {
             assert!(poll_once(drain.as_mut()).is_pending());
         }
     }
-    assert_eq!(double.data(), b"0123");
-    assert_eq!(w.write_buffer_size(), 6);
+    assert_eq!(double.data(), b"012345");
+    assert_eq!(w.write_buffer_size(), 4);
     w.write(b"ab");
     block_on(w.drain()).unwrap();
     assert_eq!(double.data(), b"0123456789ab");
@@ -534,21 +537,89 @@ fn the_largest_high_water_mark_drains() {
     assert_eq!(double.data(), b"under any mark");
 }
 
+/// A writer the test opens and shuts: shut, it answers `Pending`; open, it takes all.
+#[derive(Clone, Default)]
+struct Gate(Arc<std::sync::Mutex<(bool, Vec<u8>, usize)>>);
+
+impl Gate {
+    fn open(&self, open: bool) {
+        self.0.lock().unwrap().0 = open;
+    }
+    fn data(&self) -> Vec<u8> {
+        self.0.lock().unwrap().1.clone()
+    }
+    fn flushes(&self) -> usize {
+        self.0.lock().unwrap().2
+    }
+}
+
+impl futures_io::AsyncWrite for Gate {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut g = self.0.lock().unwrap();
+        if !g.0 {
+            return std::task::Poll::Pending;
+        }
+        g.1.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.0.lock().unwrap().2 += 1;
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_close(
+        self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// asyncio's `write`: what the writer takes at once goes at once (so a peer waiting for
+/// it gets it without a `drain`); the rest waits in the buffer, in order.
+#[test]
+fn write_hands_the_writer_what_it_takes_at_once() {
+    let gate = Gate::default();
+    gate.open(true);
+    let mut w = StreamWriter::new(gate.clone(), None);
+    w.write(b"at once");
+    assert_eq!(
+        (gate.data(), w.write_buffer_size()),
+        (b"at once".to_vec(), 0)
+    );
+    gate.open(false);
+    w.write(b", then");
+    gate.open(true);
+    w.write(b" in order");
+    assert_eq!(gate.data(), b"at once", "queued behind the buffered bytes");
+    assert_eq!(w.write_buffer_size(), 15);
+    block_on(w.drain()).unwrap();
+    assert_eq!(gate.data(), b"at once, then in order");
+}
+
 /// Dropping a writer hands its buffered bytes to the inner writer as far as it takes them
-/// without waiting: all of them, a few (and an `Interrupted`) at a time, from a writer
-/// that always has room; nothing from one that is not ready.
+/// without waiting, and flushes it: all of them from a writer that has room by then;
+/// nothing from one that still is not ready.
 #[test]
 fn dropping_a_writer_sends_what_it_buffered_without_waiting() {
-    let double = TrickleWriter::new(3).steady().interrupting(4);
-    let mut w = StreamWriter::new(double.clone(), None);
+    let gate = Gate::default();
+    let mut w = StreamWriter::new(gate.clone(), None);
     w.write(b"written, never drained");
+    assert_eq!(gate.data(), b"");
+    gate.open(true);
     drop(w);
-    assert_eq!(double.data(), b"written, never drained");
-    assert_eq!(double.sink.lock().unwrap().flushes, 1);
+    assert_eq!(gate.data(), b"written, never drained");
+    assert_eq!(gate.flushes(), 1);
 
-    let stalled = TrickleWriter::new(3);
-    let mut w = StreamWriter::new(stalled.clone(), None);
+    let shut = Gate::default();
+    let mut w = StreamWriter::new(shut.clone(), None);
     w.write(b"no room yet");
     drop(w);
-    assert_eq!(stalled.data(), b"");
+    assert_eq!(shut.data(), b"");
 }

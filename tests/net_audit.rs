@@ -1689,8 +1689,10 @@ fn forty_tasks_waiting_on_one_listener_leave_the_runtime_idle() {
     });
 }
 
-/// A handler that writes its reply and returns without `drain` (as an asyncio handler
-/// may, its transport sending later): the reply still reaches each client, then EOF.
+/// asyncio habits without `drain`: a handler greets a fresh connection, and answers and
+/// returns; a client writes its request and waits for the answer. Every byte still
+/// arrives (`write` sends what the socket takes at once, a fresh socket counts as
+/// writable, and a dropped writer sends what it kept), then EOF.
 #[test]
 fn a_reply_written_without_drain_is_sent_when_the_handler_returns() {
     let _s = serial();
@@ -1698,6 +1700,7 @@ fn a_reply_written_without_drain_is_sent_when_the_handler_returns() {
     rt.block_on(async {
         let server = start_server(
             |mut r: StreamReader, mut w: StreamWriter| async move {
+                w.write(b"hi\n");
                 let line = r.read_line().await.unwrap_or_default();
                 w.write(b"got ");
                 w.write(&line);
@@ -1711,8 +1714,8 @@ fn a_reply_written_without_drain_is_sent_when_the_handler_returns() {
             .map(|i| {
                 weft::spawn(async move {
                     let (mut r, mut w) = open_connection(addr).await.unwrap();
+                    assert_eq!(r.read_line().await.unwrap(), b"hi\n");
                     w.write(format!("hello {i}\n").as_bytes());
-                    w.drain().await.unwrap();
                     r.read_to_end().await.unwrap()
                 })
             })

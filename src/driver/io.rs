@@ -157,6 +157,16 @@ impl ScheduledIo {
         }
     }
 
+    /// Marks the source writable without an event, for one known to be so as it is
+    /// registered (a connected stream's empty send buffer, a fresh pipe's write end): the
+    /// first write then goes to the kernel at once, instead of waiting for the driver to
+    /// turn and deliver the registration's first edge. A write that would block clears
+    /// it like any readiness. The tick stays: an event meanwhile moves it as usual.
+    fn assume_writable(&self) {
+        // Release: pairs with the Acquire loads in `poll_ready`, like an event's update.
+        self.readiness.fetch_or(WRITABLE, Ordering::Release);
+    }
+
     /// Step 1: record readiness, collect the wakers it concerns.
     fn set_ready(&self, ready: usize, wakers: &mut Vec<Waker>) {
         // AcqRel: release publishes the event to the task's acquire load in `poll_ready`.
@@ -513,6 +523,13 @@ impl<E: Source> PollEvented<E> {
             io: Some(io),
             registration,
         })
+    }
+
+    /// For a source that is writable as it is registered (a connected stream, a pipe's
+    /// write end): see `ScheduledIo::assume_writable`.
+    pub(crate) fn assume_writable(self) -> Self {
+        self.registration.io.assume_writable();
+        self
     }
 
     pub(crate) fn get_ref(&self) -> &E {

@@ -6,8 +6,9 @@
 //! - [`AsyncReadExt`] and [`AsyncWriteExt`] add `read`, `read_exact`, `read_to_end`,
 //!   `write`, `write_all`, `flush` and `close` as futures.
 //! - [`StreamReader`] and [`StreamWriter`] are asyncio's stream pair: a buffered reader
-//!   with `read_line` and friends, and a writer whose `write` buffers and whose
-//!   `drain().await` sends.
+//!   with `read_line` and friends, and a writer whose `write` sends what the socket
+//!   takes at once and buffers the rest, and whose `drain().await` waits until all is
+//!   sent.
 //! - [`open_connection`] and [`start_server`] (with [`Server`]) are asyncio's TCP entry
 //!   points: a connection as a stream pair, and a server that runs a handler per
 //!   connection in its own task.

@@ -504,7 +504,7 @@ where
                 drop(crate::spawn(async move {
                     let _guard = guard;
                     // Registered here, with the driver of the worker running this task.
-                    let Ok(stream) = TcpStream::from_mio(stream) else {
+                    let Ok(stream) = TcpStream::from_connected(stream) else {
                         return;
                     };
                     let (reader, writer) = into_streams(stream, Some(peer));

@@ -9,19 +9,25 @@ use std::task::{ready, Context, Poll};
 
 use futures_io::AsyncWrite;
 
-/// A writer with asyncio's `StreamWriter` methods: `write` buffers, `drain().await` sends.
+/// A writer with asyncio's `StreamWriter` methods: `write` sends or buffers,
+/// `drain().await` waits until everything is sent.
 ///
 /// It wraps any [`AsyncWrite`](futures_io::AsyncWrite) (a TCP stream or its write half, a
 /// pipe, a test double).
 ///
-/// **`write` never blocks and never fails**: it appends to an internal buffer, which grows
-/// until the next [`drain`](Self::drain) (or `close`). Call `drain().await` after writing a
-/// batch: it writes the whole buffer to the inner writer and flushes it, waiting as long as
-/// the peer is slow; that is the backpressure. There is no background writer (unlike an
-/// asyncio transport): bytes that are written but never drained are handed to the inner
-/// writer only when the `StreamWriter` is dropped, and then only as far as it takes them
-/// without waiting (a socket's send buffer, usually some hundreds of KiB); the rest is
-/// lost. A handler that replies and returns should `drain` (or `close`) first.
+/// **`write` never blocks and never fails**. As asyncio's does, it hands the bytes to the
+/// inner writer at once, as far as that takes them without waiting (a socket's send
+/// buffer, usually some hundreds of KiB), and keeps the rest in an internal buffer, which
+/// grows until the next [`drain`](Self::drain) (or `close`). Once bytes are buffered, later
+/// writes queue behind them. Call `drain().await` after writing a batch: it writes the
+/// whole buffer to the inner writer and flushes it, waiting as long as the peer is slow;
+/// that is the backpressure. There is no background writer (unlike an asyncio transport):
+/// buffered bytes move only in `drain`, `close`, and, as far as they go without waiting,
+/// when the `StreamWriter` is dropped; the rest is then lost. So a reply that a slow peer
+/// cannot take yet needs a `drain` (or `close`) before its handler returns.
+///
+/// Each `write` that goes straight through is one system call: a response built from
+/// many small pieces is cheaper written once.
 ///
 /// Through its [`AsyncWrite`](futures_io::AsyncWrite) implementation (`write_all` and
 /// friends) the buffer is bounded instead: a write that would take it above the
@@ -32,12 +38,12 @@ use futures_io::AsyncWrite;
 /// use weft::io::StreamWriter;
 ///
 /// # weft::run(async {
-/// // Any `AsyncWrite + Send + 'static`: here a Vec; usually a socket.
+/// // Any `AsyncWrite + Send + 'static`: here a Vec, which takes everything at once;
+/// // usually a socket.
 /// let mut writer = StreamWriter::new(Vec::new(), None);
-/// writer.write(b"HTTP/1.0 200 OK\r\n");
-/// writer.write(b"\r\n");
-/// assert_eq!(writer.write_buffer_size(), 19);
-/// writer.drain().await?;
+/// writer.write(b"HTTP/1.0 200 OK\r\n\r\n");
+/// assert_eq!(writer.write_buffer_size(), 0, "the Vec took it all");
+/// writer.drain().await?; // waits for whatever a slow peer left buffered; flushes
 /// assert_eq!(writer.write_buffer_size(), 0);
 /// writer.close().await?;
 /// assert!(writer.is_closing());
@@ -83,24 +89,62 @@ impl StreamWriter {
         }
     }
 
-    /// Appends `data` to the buffer. Never blocks; nothing is sent until
-    /// [`drain`](Self::drain) or [`close`](Self::close) (or, as far as it goes without
-    /// waiting, the writer's drop).
+    /// Sends `data`: with nothing buffered, hands the inner writer what it takes without
+    /// waiting (one system call for a socket), and buffers the rest for
+    /// [`drain`](Self::drain) or [`close`](Self::close); with bytes already buffered,
+    /// buffers all of it behind them. Never blocks, never fails: an error of the inner
+    /// writer is reported by the next `drain`.
     ///
     /// Bytes written after `close` began are discarded, and every later `drain` or `close`
     /// fails with `ErrorKind::BrokenPipe`.
     ///
     /// ```
-    /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
-    /// writer.write(b"abc");
-    /// assert_eq!(writer.write_buffer_size(), 3);
+    /// # weft::run(async {
+    /// use weft::io::{open_connection, start_server, StreamReader, StreamWriter};
+    /// let server = start_server(
+    ///     |mut reader: StreamReader, mut writer: StreamWriter| async move {
+    ///         let line = reader.read_line().await.unwrap_or_default();
+    ///         writer.write(&line);
+    ///         let _ = writer.drain().await;
+    ///     },
+    ///     "127.0.0.1:0",
+    /// )
+    /// .await?;
+    /// let (mut reader, mut writer) = open_connection(server.local_addr()?).await?;
+    /// writer.write(b"ping\n"); // on its way already: no drain needed to get a reply
+    /// assert_eq!(reader.read_line().await?, b"ping\n");
+    /// # std::io::Result::Ok(())
+    /// # }).unwrap();
     /// ```
     pub fn write(&mut self, data: &[u8]) {
         if self.closing {
             self.wrote_after_close = true;
             return;
         }
+        let mut data = data;
+        if self.sent == self.buf.len() {
+            data = self.write_through(data);
+        }
         self.buf.extend_from_slice(data);
+    }
+
+    /// With nothing buffered: hands `data` to the inner writer as far as it takes it
+    /// without waiting; returns the rest. An error leaves the rest for `drain`, which
+    /// meets the error again and reports it.
+    fn write_through<'a>(&mut self, mut data: &'a [u8]) -> &'a [u8] {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // Unconstrained: a task whose budget is spent would get `Pending` from a socket at
+        // once, and its bytes would wait for a `drain` it may never call.
+        crate::coop::unconstrained(|| {
+            while !data.is_empty() {
+                match self.inner.as_mut().poll_write(&mut cx, data) {
+                    Poll::Ready(Ok(n)) if n > 0 => data = &data[n..],
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+        });
+        data
     }
 
     /// Writes the whole buffer to the inner writer and flushes it, waiting while the
@@ -170,7 +214,7 @@ impl StreamWriter {
     /// ```
     /// let mut writer = weft::io::StreamWriter::new(Vec::new(), None);
     /// writer.write(b"12345");
-    /// assert_eq!(writer.write_buffer_size(), 5);
+    /// assert_eq!(writer.write_buffer_size(), 0, "a Vec takes everything at once");
     /// ```
     pub fn write_buffer_size(&self) -> usize {
         self.buf.len() - self.sent

@@ -102,7 +102,10 @@ impl ChildStdin {
         let sender = Sender::from(stdin);
         sender.set_nonblocking(true)?;
         Ok(ChildStdin {
-            io: Some(PollEvented::with_interest(sender, mio::Interest::WRITABLE)?),
+            // A fresh pipe is empty: writable from the start.
+            io: Some(
+                PollEvented::with_interest(sender, mio::Interest::WRITABLE)?.assume_writable(),
+            ),
         })
     }
 

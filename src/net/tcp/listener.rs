@@ -125,7 +125,7 @@ impl TcpListener {
     /// ```
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = std::future::poll_fn(|cx| self.poll_accept_mio(cx)).await?;
-        Ok((TcpStream::from_mio(stream)?, peer))
+        Ok((TcpStream::from_connected(stream)?, peer))
     }
 
     /// Poll form of [`accept`](Self::accept).
@@ -141,7 +141,7 @@ impl TcpListener {
     /// ```
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let (stream, peer) = std::task::ready!(self.poll_accept_mio(cx))?;
-        Poll::Ready(TcpStream::from_mio(stream).map(|s| (s, peer)))
+        Poll::Ready(TcpStream::from_connected(stream).map(|s| (s, peer)))
     }
 
     /// Accepts without registering the stream, so the task that will serve it can

@@ -96,10 +96,19 @@ impl TcpStream {
         }
     }
 
-    /// Wraps an accepted or connected mio stream, registering it with the current driver.
+    /// Wraps a mio stream whose connect may still be in progress, registering it with the
+    /// current driver.
     pub(crate) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
             io: PollEvented::new(stream)?,
+        })
+    }
+
+    /// Wraps an accepted (or otherwise connected) mio stream: writable from the start, so
+    /// a first write goes out at once.
+    pub(crate) fn from_connected(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            io: PollEvented::new(stream)?.assume_writable(),
         })
     }
 
@@ -119,7 +128,7 @@ impl TcpStream {
     /// Outside a runtime, or when the registration fails.
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         stream.set_nonblocking(true)?;
-        TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
+        TcpStream::from_connected(mio::net::TcpStream::from_std(stream))
     }
 
     /// Deregisters the socket and returns it as a `std` stream (still in non-blocking

@@ -112,7 +112,9 @@ impl UnixStream {
 
     pub(crate) fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            io: PollEvented::new(stream)?,
+            // Connected (a Unix connect completes at once or not at all): writable from
+            // the start, so a first write goes out at once.
+            io: PollEvented::new(stream)?.assume_writable(),
         })
     }
 
