@@ -117,3 +117,17 @@ fn the_traits_work_on_trait_objects() {
     block_on(w.write_all(b"dyn")).unwrap();
     assert_eq!(out, b"dyn");
 }
+
+/// tokio's modules re-export `Duration` and `io::Result`; code written against them
+/// compiles here too.
+#[test]
+fn duration_and_io_result_come_with_the_modules() {
+    use weft::time::{sleep, Duration};
+    fn nap() -> weft::io::Result<Duration> {
+        weft::run(async {
+            sleep(Duration::from_millis(1)).await;
+            Err(weft::io::Error::new(weft::io::ErrorKind::TimedOut, "done"))
+        })
+    }
+    assert_eq!(nap().unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+}

@@ -8,8 +8,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
-
+/// `std`'s, re-exported as tokio's `time` module does: `use weft::time::{sleep, Duration}`.
+pub use std::time::Duration;
+/// `std`'s monotonic clock reading, for [`sleep_until`] and [`Interval`].
 pub use std::time::Instant;
 
 use crate::driver::time::{TimerEntry, TimerKey};
