@@ -37,8 +37,8 @@ pub use ext::{
     AsyncReadExt, AsyncWriteExt, Close, Flush, Read, ReadExact, ReadToEnd, Write, WriteAll,
 };
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
+pub use server::{start_server, Server};
 /// `std`'s, re-exported as tokio's `io` module does: `weft::io::Result<()>`.
 pub use std::io::{Error, ErrorKind, Result};
-pub use server::{start_server, Server};
 pub use stream_reader::StreamReader;
 pub use stream_writer::StreamWriter;
