@@ -21,10 +21,10 @@ loom::thread_local! {
     static REMAINING: Cell<Option<u8>> = Cell::new(None);
 }
 
-/// Runs `f` with no budget at all (as outside the executor), restoring the budget
-/// afterwards: for work done on the way out, in a `Drop`, which has no later poll to
-/// finish it in.
-pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+/// Runs `f` with the budget set to `budget`, restoring the previous one afterwards (also
+/// if `f` panics). `try_with`: this may run in a drop while the thread's locals are being
+/// torn down.
+fn with_remaining<R>(budget: Option<u8>, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<u8>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -32,24 +32,21 @@ pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
             let _ = REMAINING.try_with(|r| r.set(prev));
         }
     }
-    // `try_with`: a drop may run while the thread's locals are being torn down.
-    let prev = REMAINING.try_with(|r| r.replace(None)).unwrap_or(None);
+    let prev = REMAINING.try_with(|r| r.replace(budget)).unwrap_or(None);
     let _restore = Restore(prev);
     f()
 }
 
+/// Runs `f` with no budget at all (as outside the executor), restoring the budget
+/// afterwards: for work that has no later poll to finish it in (a `Drop`, a `write`
+/// that must not leave bytes behind for a spent budget's sake).
+pub(crate) fn unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    with_remaining(None, f)
+}
+
 /// Runs `f` (one task poll) with a fresh budget, restoring the previous one afterwards.
 pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<u8>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let prev = self.0;
-            let _ = REMAINING.try_with(|r| r.set(prev));
-        }
-    }
-    let prev = REMAINING.with(|r| r.replace(Some(BUDGET)));
-    let _restore = Restore(prev);
-    f()
+    with_remaining(Some(BUDGET), f)
 }
 
 /// Spends one unit of budget, or wakes the task and returns `Pending` when none is left.
