@@ -118,16 +118,36 @@ fn the_traits_work_on_trait_objects() {
     assert_eq!(out, b"dyn");
 }
 
-/// tokio's modules re-export `Duration` and `io::Result`; code written against them
-/// compiles here too.
+/// tokio's modules re-export `Duration` and `io::Error`/`ErrorKind`; code written
+/// against them compiles here too. (Not `io::Result`: see `weft::io`.)
 #[test]
-fn duration_and_io_result_come_with_the_modules() {
+fn duration_and_io_errors_come_with_the_modules() {
     use weft::time::{sleep, Duration};
-    fn nap() -> weft::io::Result<Duration> {
+    fn nap() -> std::io::Result<Duration> {
         weft::run(async {
             sleep(Duration::from_millis(1)).await;
             Err(weft::io::Error::new(weft::io::ErrorKind::TimedOut, "done"))
         })
     }
     assert_eq!(nap().unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+}
+
+/// `use weft::io::*` leaves the prelude's two-parameter `Result` alone.
+mod glob_import {
+    #[allow(unused_imports, reason = "the glob is what is tested")]
+    use weft::io::*;
+
+    pub fn checked(ok: bool) -> Result<u8, String> {
+        if ok {
+            Ok(1)
+        } else {
+            Err("no".into())
+        }
+    }
+}
+
+#[test]
+fn a_glob_import_of_weft_io_keeps_the_preludes_result() {
+    assert_eq!(glob_import::checked(true), Ok(1));
+    assert_eq!(glob_import::checked(false), Err("no".to_string()));
 }

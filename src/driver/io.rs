@@ -75,15 +75,17 @@ struct IoWaiters {
 /// from ever new tasks) the list would grow without bound. Waking the old ones is always
 /// correct: a waiter still alive polls again and registers again.
 ///
-/// Each such eviction doubles the direction's limit (up to [`MAX_WAITERS`]): with more
+/// Each such eviction doubles the direction's limit (up to [`MAX_WAITERS`]; it never
+/// shrinks): with more
 /// live waiters than the limit (40 tasks in `accept` on one listener), a fixed limit would
 /// have the evicted ones register again, evict the others, and so on for ever, a busy
 /// loop on an idle socket. After one doubling the live ones fit and stay put.
 const MIN_WAITERS: usize = 32;
 
-/// The most a direction's limit grows to: 4096 wakers, 64 KiB. Only more live waiters
-/// than this on one direction of one socket bring the eviction churn back.
-const MAX_WAITERS: usize = 4096;
+/// The most a direction's limit grows to. Only more live waiters than this on one
+/// direction of one socket bring the eviction churn back; abandoned wakers (each keeps
+/// its task's memory until an event or an eviction) stay at most this many.
+const MAX_WAITERS: usize = 1024;
 
 /// The tasks waiting on one direction of a source: usually one (kept inline), several when
 /// tasks share a socket (accepting or receiving from more than one task). An event wakes

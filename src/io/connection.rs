@@ -10,8 +10,9 @@ use crate::net::{TcpStream, ToSocketAddrs};
 /// of the connection (asyncio's `open_connection`).
 ///
 /// Host names are resolved on the blocking pool, and each resolved address is tried in
-/// turn. `TCP_NODELAY` is set, as asyncio does: [`StreamWriter`] batches writes until
-/// `drain`, so Nagle's algorithm would only add latency. Dropping (or closing) the writer
+/// turn. `TCP_NODELAY` is set, as asyncio does: each [`StreamWriter::write`] is already
+/// one send (and what a slow peer leaves goes out in one `drain`), so Nagle's algorithm
+/// would only add latency. Dropping (or closing) the writer
 /// half-closes the connection; the reader keeps reading until the peer closes.
 ///
 /// ```

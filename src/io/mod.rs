@@ -38,7 +38,8 @@ pub use ext::{
 };
 pub use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 pub use server::{start_server, Server};
-/// `std`'s, re-exported as tokio's `io` module does: `weft::io::Result<()>`.
-pub use std::io::{Error, ErrorKind, Result};
+/// `std`'s, re-exported as tokio's `io` module does. (Not `Result`: `use weft::io::*`
+/// would then shadow the prelude's two-parameter `Result`.)
+pub use std::io::{Error, ErrorKind};
 pub use stream_reader::StreamReader;
 pub use stream_writer::StreamWriter;

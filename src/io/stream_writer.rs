@@ -339,10 +339,13 @@ impl AsyncWrite for StreamWriter {
 
 impl Drop for StreamWriter {
     /// Hands what is still buffered to the inner writer, as far as it takes it without
-    /// waiting, then flushes it the same way: a reply written without `drain` by a
-    /// handler that then returned is sent if the socket has room for it.
+    /// waiting, then flushes it the same way: a reply written by a handler that then
+    /// returned without `drain` is sent if the socket has room for it, and an inner writer
+    /// with a buffer of its own is asked to pass on what it holds. Skipped while the
+    /// thread unwinds from a panic (a second panic in the inner writer would abort).
     fn drop(&mut self) {
-        if self.sent == self.buf.len() {
+        // After a `close` that got everything out, the inner writer is closed: leave it.
+        if std::thread::panicking() || (self.closing && self.sent == self.buf.len()) {
             return;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());

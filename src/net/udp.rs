@@ -205,12 +205,16 @@ impl UdpSocket {
     /// The resolver's, or the kernel's.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let targets = addr::resolve(target).await?;
-        let ours = self.io.get_ref().local_addr().map(|a| a.is_ipv4());
-        let target = targets
-            .iter()
-            .find(|t| ours.as_ref().is_ok_and(|&v4| t.is_ipv4() == v4))
-            .unwrap_or(&targets[0]);
-        let target = *target;
+        let target = match targets.as_slice() {
+            [only] => *only,
+            _ => {
+                let ours = self.io.get_ref().local_addr().map(|a| a.is_ipv4());
+                *targets
+                    .iter()
+                    .find(|t| ours.as_ref().is_ok_and(|&v4| t.is_ipv4() == v4))
+                    .unwrap_or(&targets[0])
+            }
+        };
         poll_fn(|cx| {
             self.io
                 .poll_io(cx, Direction::Write, |s| s.send_to(buf, target))

@@ -806,7 +806,11 @@ impl WorkerLocal {
         // time between them, where now and then a tick does land (one in 150 runs of the
         // test that models it). A spinner passes one tick later, a few ms. The mark
         // stays, so a later look decides again.
-        if let (Some(before), Ok(now)) = (mark.user, crate::sys::thread_user_ticks(tid)) {
+        if let Some(before) = mark.user {
+            // Unreadable now (the thread just left?): decide at a later look.
+            let Ok(now) = crate::sys::thread_user_ticks(tid) else {
+                return;
+            };
             if now > before {
                 mark.user = Some(now);
                 mark.user_hits = mark.user_hits.saturating_add(1);

@@ -70,7 +70,7 @@ impl UnixStream {
         let mut pause = CONNECT_RETRY_FIRST;
         let stream = loop {
             match mio::net::UnixStream::connect(path) {
-                Ok(stream) => break UnixStream::from_mio(stream)?,
+                Ok(stream) => break UnixStream::from_mio_connecting(stream)?,
                 // The listener's backlog is full. Linux refuses a non-blocking Unix connect
                 // with `EAGAIN` then (it is not "in progress": the socket stays
                 // unconnected and no readiness event will come), where a blocking one
@@ -110,11 +110,18 @@ impl UnixStream {
         Ok((UnixStream::from_mio(a)?, UnixStream::from_mio(b)?))
     }
 
+    /// Wraps an accepted (or otherwise connected) mio stream: writable from the start, so
+    /// a first write goes out at once.
     pub(crate) fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            // Connected (a Unix connect completes at once or not at all): writable from
-            // the start, so a first write goes out at once.
             io: PollEvented::new(stream)?.assume_writable(),
+        })
+    }
+
+    /// Wraps a stream from a non-blocking connect, which `connect` then waits on.
+    fn from_mio_connecting(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            io: PollEvented::new(stream)?,
         })
     }
 
