@@ -137,7 +137,7 @@ mod glob_import {
     #[allow(unused_imports, reason = "the glob is what is tested")]
     use weft::io::*;
 
-    pub fn checked(ok: bool) -> Result<u8, String> {
+    pub(crate) fn checked(ok: bool) -> Result<u8, String> {
         if ok {
             Ok(1)
         } else {
