@@ -102,8 +102,10 @@ const WATCH_RETIRE_ROUNDS: u32 = 100;
 /// kernel merely preempted (a busy machine) looks stuck too, and must not be punished.
 pub(crate) const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
 /// ... and whose user-mode tick samples grew at this many of the rescuers' looks at it
-/// (see `maybe_demote`).
-const USER_TICKS_TO_DEMOTE: u8 = 2;
+/// (see `maybe_demote`). Two would rule out more polls that spend nearly all their time
+/// in system calls, but on the 2-core box it delayed a spinner's demotion from a median
+/// of 6.6 ms of its CPU time to 11 ms (with a third busy thread): one is the rule.
+const USER_TICKS_TO_DEMOTE: u8 = 1;
 
 /// The `Send` task a worker is polling, kept so a demotion of that poll can find the task
 /// again (the poll consumes the worker's reference): see `after_demotion`.
@@ -799,13 +801,13 @@ impl WorkerLocal {
         }
         // Only a poll that burns its time in user mode: scheduler ticks (one every few ms
         // of its CPU time, charged whole to the mode it finds) must have found the thread
-        // there, at two looks. A stall inside one system call can be charged as
-        // milliseconds of CPU time (a vCPU halted in the guest kernel on a busy host:
-        // benches/README.md, session 10), and its ticks land in the kernel. Two, not one:
-        // a poll that makes long system call after system call spends slivers of user
-        // time between them, where now and then a tick does land (one in 150 runs of the
-        // test that models it). A spinner passes one tick later, a few ms. The mark
-        // stays, so a later look decides again.
+        // there since the first look, at `USER_TICKS_TO_DEMOTE` looks. A stall inside one
+        // system call can be charged as milliseconds of CPU time (a vCPU halted in the
+        // guest kernel on a busy host: benches/README.md, session 10), and its ticks land
+        // in the kernel. (A poll that makes long system call after system call spends
+        // slivers of user time between them, where now and then a tick does land: such a
+        // poll is demoted once in a few hundred.) The mark stays, so a later look decides
+        // again.
         if let Some(before) = mark.user {
             // Unreadable now (the thread just left?): decide at a later look.
             let Ok(now) = crate::sys::thread_user_ticks(tid) else {
