@@ -1643,10 +1643,7 @@ fn close_serves_connections_already_waiting_in_the_backlog() {
 #[test]
 fn forty_tasks_waiting_on_one_listener_leave_the_runtime_idle() {
     let _s = serial();
-    let rt = weft::Builder::multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = rt(2);
     const TASKS: usize = 40;
     let polls = |rt: &weft::Runtime| {
         let m = rt.metrics();

@@ -76,10 +76,10 @@ struct IoWaiters {
 /// correct: a waiter still alive polls again and registers again.
 ///
 /// Each such eviction doubles the direction's limit (up to [`MAX_WAITERS`]; it never
-/// shrinks): with more
-/// live waiters than the limit (40 tasks in `accept` on one listener), a fixed limit would
-/// have the evicted ones register again, evict the others, and so on for ever, a busy
-/// loop on an idle socket. After one doubling the live ones fit and stay put.
+/// shrinks): with more live waiters than the limit (40 tasks in `accept` on one
+/// listener), a fixed limit would have the evicted ones register again, evict the others,
+/// and so on for ever, a busy loop on an idle socket. After one doubling the live ones
+/// fit and stay put.
 const MIN_WAITERS: usize = 32;
 
 /// The most a direction's limit grows to. Only more live waiters than this on one
@@ -95,15 +95,12 @@ struct DirectionWaiters {
     first: Option<Waker>,
     rest: Vec<Waker>,
     /// The current limit; 0 until the first eviction (meaning [`MIN_WAITERS`]).
-    limit: u16,
+    limit: usize,
 }
 
 impl DirectionWaiters {
     fn limit(&self) -> usize {
-        match self.limit {
-            0 => MIN_WAITERS,
-            n => usize::from(n),
-        }
+        self.limit.max(MIN_WAITERS)
     }
 
     /// Adds `waker` unless an equivalent one is registered. Hands back the wakers evicted to
@@ -121,8 +118,7 @@ impl DirectionWaiters {
             return Vec::new();
         }
         let evicted = if self.rest.len() + 1 >= self.limit() {
-            let grown = (self.limit() * 2).min(MAX_WAITERS);
-            self.limit = u16::try_from(grown).unwrap_or(u16::MAX);
+            self.limit = (self.limit() * 2).min(MAX_WAITERS);
             let mut evicted = std::mem::take(&mut self.rest);
             evicted.extend(self.first.take());
             evicted

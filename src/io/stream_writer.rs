@@ -131,20 +131,12 @@ impl StreamWriter {
     /// With nothing buffered: hands `data` to the inner writer as far as it takes it
     /// without waiting; returns the rest. An error leaves the rest for `drain`, which
     /// meets the error again and reports it.
-    fn write_through<'a>(&mut self, mut data: &'a [u8]) -> &'a [u8] {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        // Unconstrained: a task whose budget is spent would get `Pending` from a socket at
-        // once, and its bytes would wait for a `drain` it may never call.
-        crate::coop::unconstrained(|| {
-            while !data.is_empty() {
-                match self.inner.as_mut().poll_write(&mut cx, data) {
-                    Poll::Ready(Ok(n)) if n > 0 => data = &data[n..],
-                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                    _ => break,
-                }
-            }
+    fn write_through<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        let mut taken = 0;
+        without_waiting(|cx| {
+            let _ = poll_write_from(self.inner.as_mut(), cx, data, &mut taken);
         });
-        data
+        &data[taken..]
     }
 
     /// Writes the whole buffer to the inner writer and flushes it, waiting while the
@@ -245,14 +237,12 @@ impl StreamWriter {
 
     /// Hands every buffered byte to the inner writer (without flushing it).
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.sent < self.buf.len() {
-            match ready!(self.inner.as_mut().poll_write(cx, &self.buf[self.sent..])) {
-                Ok(0) => return Poll::Ready(Err(write_zero())),
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        ready!(poll_write_from(
+            self.inner.as_mut(),
+            cx,
+            &self.buf,
+            &mut self.sent
+        ))?;
         self.buf.clear();
         self.sent = 0;
         // One huge batch should not pin its memory for the life of the connection.
@@ -295,6 +285,34 @@ fn write_zero() -> io::Error {
         io::ErrorKind::WriteZero,
         "the inner writer accepted no bytes",
     )
+}
+
+/// Writes `data[*done..]` to `inner`, advancing `*done`, until all of it is taken, the
+/// writer is not ready, or it fails (`WriteZero` for a writer that takes nothing).
+fn poll_write_from(
+    mut inner: Pin<&mut (dyn AsyncWrite + Send)>,
+    cx: &mut Context<'_>,
+    data: &[u8],
+    done: &mut usize,
+) -> Poll<io::Result<()>> {
+    while *done < data.len() {
+        match ready!(inner.as_mut().poll_write(cx, &data[*done..])) {
+            Ok(0) => return Poll::Ready(Err(write_zero())),
+            Ok(n) => *done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Runs `f` with a context whose waker does nothing, outside the task budget: for the
+/// writes that go as far as they can at once and have no later poll to finish in
+/// (`write`'s write-through, the drop). With a budget a task had spent, a socket would
+/// answer `Pending` at once and the bytes would stay behind.
+fn without_waiting(f: impl FnOnce(&mut Context<'_>)) {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    crate::coop::unconstrained(|| f(&mut cx));
 }
 
 fn write_after_close() -> io::Error {
@@ -348,12 +366,9 @@ impl Drop for StreamWriter {
         if std::thread::panicking() || (self.closing && self.sent == self.buf.len()) {
             return;
         }
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        // Unconstrained: a task whose budget is spent would otherwise get `Pending` from
-        // the socket at once, and there is no later poll.
-        crate::coop::unconstrained(|| {
-            if let Poll::Ready(Ok(())) = self.poll_write_out(&mut cx) {
-                let _ = self.inner.as_mut().poll_flush(&mut cx);
+        without_waiting(|cx| {
+            if let Poll::Ready(Ok(())) = self.poll_write_out(cx) {
+                let _ = self.inner.as_mut().poll_flush(cx);
             }
         });
     }

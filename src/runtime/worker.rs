@@ -101,11 +101,6 @@ const WATCH_RETIRE_ROUNDS: u32 = 100;
 /// mark and a later look) is demoted (`demote.rs`). CPU time, not wall time: a worker the
 /// kernel merely preempted (a busy machine) looks stuck too, and must not be punished.
 pub(crate) const DEMOTE_AFTER_CPU: Duration = Duration::from_micros(500);
-/// ... and whose user-mode tick samples grew at this many of the rescuers' looks at it
-/// (see `maybe_demote`). Two would rule out more polls that spend nearly all their time
-/// in system calls, but on the 2-core box it delayed a spinner's demotion from a median
-/// of 6.6 ms of its CPU time to 11 ms (with a third busy thread): one is the rule.
-const USER_TICKS_TO_DEMOTE: u8 = 1;
 
 /// The `Send` task a worker is polling, kept so a demotion of that poll can find the task
 /// again (the poll consumes the worker's reference): see `after_demotion`.
@@ -130,11 +125,9 @@ struct CpuMark {
     /// The thread's CPU clock at a point no later than the start of that poll, as far as
     /// the looks can tell: the poll has burnt at least the clock's advance over it.
     base: Duration,
-    /// The thread's user-mode tick samples (`sys::thread_user_ticks`) as last read inside
-    /// that poll (first at its first look); `None` if they could not be read.
+    /// The thread's user-mode tick samples (`sys::thread_user_ticks`) at the first look
+    /// inside that poll; `None` if they could not be read.
     user: Option<Duration>,
-    /// Looks past the CPU threshold that found those samples grown since the last read.
-    user_hits: u8,
     /// The latest look at the peer's clock, whatever it was doing.
     look: Option<Look>,
 }
@@ -174,7 +167,6 @@ impl CpuMark {
         tid: 0,
         base: Duration::ZERO,
         user: None,
-        user_hits: 0,
         look: None,
     };
 }
@@ -793,32 +785,26 @@ impl WorkerLocal {
             // rule it out at a cost on every poll; not worth it for a hint.
             mark.base = poll_cpu_baseline(last, started, here);
             mark.user = crate::sys::thread_user_ticks(tid).ok();
-            mark.user_hits = 0;
             (mark.tick, mark.tid) = (tick, tid);
         }
         if cpu.saturating_sub(mark.base) < DEMOTE_AFTER_CPU {
             return;
         }
-        // Only a poll that burns its time in user mode: scheduler ticks (one every few ms
+        // Only a poll that burns its time in user mode: a scheduler tick (one every few ms
         // of its CPU time, charged whole to the mode it finds) must have found the thread
-        // there since the first look, at `USER_TICKS_TO_DEMOTE` looks. A stall inside one
-        // system call can be charged as milliseconds of CPU time (a vCPU halted in the
-        // guest kernel on a busy host: benches/README.md, session 10), and its ticks land
-        // in the kernel. (A poll that makes long system call after system call spends
-        // slivers of user time between them, where now and then a tick does land: such a
-        // poll is demoted once in a few hundred.) The mark stays, so a later look decides
-        // again.
+        // there since the first look. A stall inside one system call can be charged as
+        // milliseconds of CPU time (a vCPU halted in the guest kernel on a busy host:
+        // benches/README.md, session 10), and its ticks land in the kernel. (A poll that
+        // makes long system call after system call spends slivers of user time between
+        // them, where now and then a tick does land: such a poll is demoted once in a few
+        // hundred. Asking for two ticks would rule that out, but delayed a spinner's
+        // demotion on the 2-core box from a median of 6.6 ms of its CPU time to 11 ms.)
+        // The mark stays, so a later look decides again.
         if let Some(before) = mark.user {
             // Unreadable now (the thread just left?): decide at a later look.
-            let Ok(now) = crate::sys::thread_user_ticks(tid) else {
-                return;
-            };
-            if now > before {
-                mark.user = Some(now);
-                mark.user_hits = mark.user_hits.saturating_add(1);
-            }
-            if mark.user_hits < USER_TICKS_TO_DEMOTE {
-                return;
+            match crate::sys::thread_user_ticks(tid) {
+                Ok(now) if now > before => {}
+                _ => return,
             }
         }
         let (since, marked_tid) = (mark.base, mark.tid);

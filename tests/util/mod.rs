@@ -365,13 +365,6 @@ impl TrickleWriter {
         }
     }
 
-    /// Never answers `Pending` (a socket with room in its send buffer).
-    pub fn steady(mut self) -> Self {
-        self.stutter = false;
-        self.pending_next = false;
-        self
-    }
-
     /// Every `every`-th call answers `Interrupted`; `every` must be at least 2.
     pub fn interrupting(mut self, every: usize) -> Self {
         assert!(

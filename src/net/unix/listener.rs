@@ -158,7 +158,7 @@ impl UnixListener {
                 Err(e) if sys::is_transient_accept_error(&e) => continue,
                 Err(e) => return Poll::Ready(Err(e)),
                 Ok((stream, addr)) => {
-                    return Poll::Ready(UnixStream::from_mio(stream).map(|s| (s, addr)))
+                    return Poll::Ready(UnixStream::from_connected(stream).map(|s| (s, addr)))
                 }
             }
         }

@@ -70,7 +70,7 @@ impl UnixStream {
         let mut pause = CONNECT_RETRY_FIRST;
         let stream = loop {
             match mio::net::UnixStream::connect(path) {
-                Ok(stream) => break UnixStream::from_mio_connecting(stream)?,
+                Ok(stream) => break UnixStream::from_mio(stream)?,
                 // The listener's backlog is full. Linux refuses a non-blocking Unix connect
                 // with `EAGAIN` then (it is not "in progress": the socket stays
                 // unconnected and no readiness event will come), where a blocking one
@@ -107,21 +107,24 @@ impl UnixStream {
     /// Out of descriptors, or outside a runtime.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = mio::net::UnixStream::pair()?;
-        Ok((UnixStream::from_mio(a)?, UnixStream::from_mio(b)?))
+        Ok((
+            UnixStream::from_connected(a)?,
+            UnixStream::from_connected(b)?,
+        ))
+    }
+
+    /// Wraps a stream from a non-blocking connect, which `connect` then waits on.
+    fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            io: PollEvented::new(stream)?,
+        })
     }
 
     /// Wraps an accepted (or otherwise connected) mio stream: writable from the start, so
     /// a first write goes out at once.
-    pub(crate) fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
+    pub(crate) fn from_connected(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
             io: PollEvented::new(stream)?.assume_writable(),
-        })
-    }
-
-    /// Wraps a stream from a non-blocking connect, which `connect` then waits on.
-    fn from_mio_connecting(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            io: PollEvented::new(stream)?,
         })
     }
 
@@ -140,7 +143,7 @@ impl UnixStream {
     /// Outside a runtime, or when the registration fails.
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         stream.set_nonblocking(true)?;
-        UnixStream::from_mio(mio::net::UnixStream::from_std(stream))
+        UnixStream::from_connected(mio::net::UnixStream::from_std(stream))
     }
 
     /// Deregisters the socket and returns it as a `std` stream (still in non-blocking
