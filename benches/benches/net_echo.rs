@@ -14,13 +14,17 @@
 //! gives medians, and "paired vs tokio" is the median of the per-repetition ratios, with
 //! the sign test's 95% confidence interval for that median from 6 repetitions on),
 //! `--mixed-secs S` (4), `--mixed-reps N` (2: latencies pooled),
-//! `--only echo|mixed|none`, `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio`,
+//! `--only echo|mixed|slices|none` (`slices`: see `slices_suite`, with `--slice-warmup S`
+//! (0.1) and `--slice-secs S` (0.4); `--reps` then counts rounds),
+//! `--point CONNSxBYTES`, `--servers weft,weft-streams,tokio,mio,weft-other`,
 //! `--client-threads N` (1: the client's runtime; more than 1 makes it a tokio
 //! multi-thread runtime, so a machine with spare cores can load servers of many workers).
 //! `NET_ECHO_METRICS=1` makes weft servers print their per-worker counters at exit;
 //! `NET_ECHO_PIN=1` builds the weft servers with `pin_to_cores(true)`, `NET_ECHO_NO_DEMOTE=1`
 //! with `demote_stuck_workers(false)`; `NET_ECHO_SPLIT=1` gives the `weft` server two accept
 //! loops, so its connections are spread over both workers' drivers.
+//! `NET_ECHO_OTHER=PATH` with server `weft-other`: the `weft` server of another build of
+//! this binary, so two builds of weft are measured side by side in one run.
 //! `NET_ECHO_REQLOG=FILE` appends every request of each window (connection, end, latency)
 //! to FILE; `benches/reqlog.py FILE N` sorts window N's slow requests into stalls.
 //!
@@ -78,6 +82,9 @@ enum Kind {
     WeftStreams,
     Tokio,
     Mio,
+    /// The `weft` server of another build of this binary (`NET_ECHO_OTHER=PATH`), to
+    /// compare two builds of weft in one run.
+    WeftOther,
 }
 
 impl Kind {
@@ -87,6 +94,7 @@ impl Kind {
             "weft-streams" => Kind::WeftStreams,
             "tokio" => Kind::Tokio,
             "mio" => Kind::Mio,
+            "weft-other" => Kind::WeftOther,
             _ => return Err(format!("unknown server {s}")),
         })
     }
@@ -97,6 +105,7 @@ impl Kind {
             Kind::WeftStreams => "weft-streams",
             Kind::Tokio => "tokio",
             Kind::Mio => "mio",
+            Kind::WeftOther => "weft-other",
         }
     }
 }
@@ -277,6 +286,7 @@ fn weft_server(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> ! {
                 );
             }
             eprintln!("    weft accepts: {}", ACCEPTS.lock().unwrap().join(" "));
+            eprintln!("    threads (run ms, timeslices): {}", thread_runtimes());
         }
         report_spins("weft");
     })
@@ -490,7 +500,16 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(kind: Kind, workers: usize, spin_task: bool, secs: f64) -> io::Result<ServerProcess> {
-        let mut cmd = Command::new(std::env::current_exe()?);
+        let (exe, kind) = match kind {
+            Kind::WeftOther => (
+                std::env::var_os("NET_ECHO_OTHER")
+                    .map(std::path::PathBuf::from)
+                    .ok_or_else(|| io::Error::other("weft-other needs NET_ECHO_OTHER=PATH"))?,
+                Kind::Weft,
+            ),
+            _ => (std::env::current_exe()?, kind),
+        };
+        let mut cmd = Command::new(exe);
         cmd.args([
             "--server",
             kind.name(),
@@ -553,6 +572,37 @@ fn cpu_split_of(pid: u32) -> io::Result<(f64, f64)> {
     Ok((user as f64 / hz, sys as f64 / hz))
 }
 
+/// CPU time of all the process's threads so far, in seconds, to the nanosecond: the first
+/// field of each `/proc/<pid>/task/<tid>/schedstat` (the scheduler's run time, the sum
+/// that `utime + stime` are scaled to, without their 10 ms tick granularity).
+fn cpu_ns_secs_of(pid: u32) -> io::Result<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))?.flatten() {
+        // A thread that exits between the listing and the read is skipped.
+        let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let run = stat.split_whitespace().next().unwrap_or("0");
+        ns += run.parse::<u64>().map_err(io::Error::other)?;
+    }
+    Ok(ns as f64 * 1e-9)
+}
+
+/// Every thread of this process: name, run time (ms) and timeslices so far
+/// (`/proc/self/task/*/comm` and `schedstat`).
+fn thread_runtimes() -> String {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        let f: Vec<u64> = stat.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        if let [run, _, slices] = f[..] {
+            out.push(format!("{} {:.1}/{}", comm.trim(), run as f64 * 1e-6, slices));
+        }
+    }
+    out.join(", ")
+}
+
 /// Context switches (voluntary + involuntary) of all the process's threads so far.
 fn context_switches_of(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -588,6 +638,9 @@ struct Measured {
     requests: usize,
     window: f64,
     server_cpu: f64,
+    /// `utime + stime` from `/proc/<pid>/stat` over the window (10 ms ticks): the same as
+    /// `server_cpu` except in slices, where `server_cpu` is the schedstat run time.
+    stat_cpu: f64,
     /// The user-mode part of `server_cpu`.
     server_user: f64,
     /// Server context switches in the window.
@@ -746,6 +799,7 @@ fn run_client(
         requests: latencies.len(),
         window: secs,
         server_cpu: server_user + server_sys,
+        stat_cpu: server_user + server_sys,
         server_user,
         switches,
         latencies,
@@ -788,6 +842,9 @@ struct Options {
     point: Option<(usize, usize)>,
     /// `--servers a,b`: only these servers.
     servers: Option<Vec<Kind>>,
+    /// `--only slices`: the warm-up and the measured window of each slice.
+    slice_warmup: f64,
+    slice_secs: f64,
 }
 
 fn parse_client_options(args: &[String]) -> Result<Options, String> {
@@ -802,6 +859,8 @@ fn parse_client_options(args: &[String]) -> Result<Options, String> {
         only: None,
         point: None,
         servers: None,
+        slice_warmup: 0.1,
+        slice_secs: 0.4,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -822,6 +881,8 @@ fn parse_client_options(args: &[String]) -> Result<Options, String> {
             "--warmup" => o.warmup = num(value()?)?,
             "--secs" => o.secs = num(value()?)?,
             "--mixed-secs" => o.mixed_secs = num(value()?)?,
+            "--slice-warmup" => o.slice_warmup = num(value()?)?,
+            "--slice-secs" => o.slice_secs = num(value()?)?,
             "--reps" => o.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--mixed-reps" => {
                 o.mixed_reps = value()?.parse().map_err(|e| format!("--mixed-reps: {e}"))?
@@ -872,6 +933,7 @@ fn server_main(args: &[String]) -> ! {
         k @ (Kind::Weft | Kind::WeftStreams) => weft_server(k, workers, spin_task, secs),
         Kind::Tokio => tokio_server(workers, spin_task, secs),
         Kind::Mio => mio_server(secs),
+        Kind::WeftOther => panic!("weft-other runs as `--server weft` of another build"),
     }
 }
 
@@ -930,9 +992,18 @@ fn echo_suite(o: &Options) -> io::Result<()> {
         }
         rows.push((conns, size, by_kind));
     }
+    print_echo_table(&kinds, &rows);
+    Ok(())
+}
+
+/// One echo point's measurements: (connections, message size, repetitions by server).
+type EchoRow = (usize, usize, HashMap<Kind, Vec<Measured>>);
+
+/// The echo table: medians per server, and weft's paired ratio against tokio.
+fn print_echo_table(kinds: &[Kind], rows: &[EchoRow]) {
     println!("| conns × size | server | req/s | server CPU µs/req | (min–max) | server cores | server ctx switches/req | p50 µs | p99 µs | CPU/req vs tokio | paired vs tokio | (95% CI) | CPU/req vs mio |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (conns, size, by_kind) in &rows {
+    for (conns, size, by_kind) in rows {
         let med = |k: Kind, f: fn(&Measured) -> f64| {
             by_kind
                 .get(&k)
@@ -942,7 +1013,7 @@ fn echo_suite(o: &Options) -> io::Result<()> {
             med(Kind::Tokio, Measured::cpu_us_per_request),
             med(Kind::Mio, Measured::cpu_us_per_request),
         );
-        for &kind in &kinds {
+        for &kind in kinds {
             let cpus: Vec<f64> = by_kind[&kind]
                 .iter()
                 .map(Measured::cpu_us_per_request)
@@ -984,6 +1055,189 @@ fn echo_suite(o: &Options) -> io::Result<()> {
             );
         }
     }
+}
+
+/// One connection's part of a slice: requests until `to`, the latencies (µs) of those
+/// that ended inside `from..=to`, and the stream back for the next slice.
+async fn slice_conn(
+    s: tokio::net::TcpStream,
+    size: usize,
+    from: Instant,
+    to: Instant,
+) -> io::Result<(tokio::net::TcpStream, Vec<u32>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let message = vec![b'x'; size];
+    let mut reply = vec![0u8; size];
+    let mut latencies = Vec::with_capacity(1024);
+    let mut s = s;
+    {
+        let (mut r, mut w) = s.split();
+        loop {
+            let start = Instant::now();
+            if start >= to {
+                break;
+            }
+            tokio::try_join!(w.write_all(&message), r.read_exact(&mut reply))?;
+            let end = Instant::now();
+            if end > from && end <= to {
+                latencies.push(end.duration_since(start).as_micros().min(u32::MAX as u128) as u32);
+            }
+        }
+    }
+    Ok((s, latencies))
+}
+
+/// One slice against `server` over its open `streams`: `o.slice_warmup`, then an
+/// `o.slice_secs` window whose server CPU comes from the threads' schedstat run time.
+fn run_slice(
+    rt: &tokio::runtime::Runtime,
+    server: &ServerProcess,
+    streams: Vec<tokio::net::TcpStream>,
+    o: &Options,
+    size: usize,
+) -> io::Result<(Vec<tokio::net::TcpStream>, Measured)> {
+    let from = Instant::now() + Duration::from_secs_f64(o.slice_warmup);
+    let to = from + Duration::from_secs_f64(o.slice_secs);
+    let pid = server.child.id();
+    let sampler = std::thread::spawn(move || -> io::Result<(f64, (f64, f64), u64)> {
+        std::thread::sleep(from.saturating_duration_since(Instant::now()));
+        let (n0, c0, s0) = (
+            cpu_ns_secs_of(pid)?,
+            cpu_split_of(pid)?,
+            context_switches_of(pid),
+        );
+        std::thread::sleep(to.saturating_duration_since(Instant::now()));
+        let (n1, c1, s1) = (
+            cpu_ns_secs_of(pid)?,
+            cpu_split_of(pid)?,
+            context_switches_of(pid),
+        );
+        Ok((n1 - n0, (c1.0 - c0.0, c1.1 - c0.1), s1.saturating_sub(s0)))
+    });
+    let (streams, mut latencies) = rt.block_on(async {
+        let tasks: Vec<_> = streams
+            .into_iter()
+            .map(|s| tokio::spawn(slice_conn(s, size, from, to)))
+            .collect();
+        let (mut streams, mut all) = (Vec::with_capacity(tasks.len()), Vec::new());
+        for t in tasks {
+            let (s, l) = t.await.map_err(io::Error::other)??;
+            streams.push(s);
+            all.extend(l);
+        }
+        io::Result::Ok((streams, all))
+    })?;
+    let (server_cpu, (server_user, server_sys), switches) = sampler.join().expect("sampler")?;
+    latencies.sort_unstable();
+    Ok((
+        streams,
+        Measured {
+            requests: latencies.len(),
+            window: o.slice_secs,
+            server_cpu,
+            stat_cpu: server_user + server_sys,
+            server_user,
+            switches,
+            latencies,
+        },
+    ))
+}
+
+/// `--only slices`: each server starts once and keeps its `conns` connections open; then,
+/// for `--reps` rounds, the client loads the servers one after another for a short slice
+/// each (`--slice-warmup` 0.1 s, then a `--slice-secs` 0.4 s window), in an order rotated
+/// every round. A round's slices lie within about two seconds, so the box's slow spells,
+/// which last longer (benches/README.md, session 11), mostly fall on both sides of a pair
+/// alike. A slice's server CPU is the schedstat run time of its threads, in nanoseconds:
+/// `/proc/<pid>/stat`'s 10 ms ticks would blur a 0.4 s window by a few per cent. The
+/// user-mode part in the log lines still comes from those ticks.
+fn slices_suite(o: &Options) -> io::Result<()> {
+    let points = match o.point {
+        Some(p) => vec![p],
+        None => vec![(1, 1024), (16, 1024), (256, 1024), (64, 64 * 1024)],
+    };
+    let kinds = o
+        .servers
+        .clone()
+        .unwrap_or_else(|| vec![Kind::Weft, Kind::Tokio, Kind::Mio]);
+    println!(
+        "\n### Echo in slices ({} workers for weft and tokio; mio: 1 thread; client: {} thread(s); servers all running, loaded in turn: {} s warm-up + {} s window per slice; {} rounds; medians)\n",
+        o.workers, o.client_threads, o.slice_warmup, o.slice_secs, o.reps
+    );
+    let rt = if o.client_threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(o.client_threads)
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
+    let lifetime = (o.slice_warmup + o.slice_secs + 0.5) * (o.reps * kinds.len()) as f64 + 60.0;
+    let mut rows = Vec::new();
+    for &(conns, size) in &points {
+        let mut open = HashMap::new();
+        for &kind in &kinds {
+            let server = ServerProcess::start(kind, o.workers, false, lifetime)?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
+            let streams = rt.block_on(async {
+                let mut v = Vec::with_capacity(conns);
+                for _ in 0..conns {
+                    let s = tokio::net::TcpStream::connect(addr).await?;
+                    s.set_nodelay(true)?;
+                    v.push(s);
+                }
+                io::Result::Ok(v)
+            })?;
+            open.insert(kind, (server, streams));
+        }
+        let mut by_kind: HashMap<Kind, Vec<Measured>> = HashMap::new();
+        for round in 0..o.reps {
+            for kind in rotated(&kinds, round) {
+                let (server, streams) = open.remove(&kind).expect("server");
+                let (streams, m) = run_slice(&rt, &server, streams, o, size)?;
+                log_point(
+                    &format!("slice {conns:>3} x {:>2} KiB round {round}", size / 1024),
+                    kind,
+                    &m,
+                );
+                by_kind.entry(kind).or_default().push(m);
+                open.insert(kind, (server, streams));
+            }
+        }
+        for (_, (server, streams)) in open {
+            drop(streams);
+            server.stop();
+        }
+        rows.push((conns, size, by_kind));
+    }
+    print_echo_table(&kinds, &rows);
+    // The issue's own measure, `utime + stime`, over all of a server's windows together
+    // (the 10 ms ticks average out over dozens of windows), as a check on schedstat's.
+    println!();
+    for (conns, size, by_kind) in &rows {
+        let per_request = |k: Kind| {
+            by_kind.get(&k).map(|ms| {
+                let (cpu, reqs) = ms
+                    .iter()
+                    .fold((0.0, 0), |(c, r), m| (c + m.stat_cpu, r + m.requests));
+                cpu * 1e6 / reqs.max(1) as f64
+            })
+        };
+        let tokio = per_request(Kind::Tokio);
+        for &kind in &kinds {
+            if let Some(us) = per_request(kind) {
+                println!(
+                    "- {conns} × {} KiB, {}: utime + stime over all windows {:.2} µs/req{}",
+                    size / 1024,
+                    kind.name(),
+                    us,
+                    tokio.map_or(String::new(), |t| format!(" ({:.3} × tokio's)", us / t))
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -1017,6 +1271,7 @@ fn pooled(ms: Vec<Measured>) -> Measured {
         requests: 0,
         window: 0.0,
         server_cpu: 0.0,
+        stat_cpu: 0.0,
         server_user: 0.0,
         switches: 0,
         latencies: Vec::new(),
@@ -1025,6 +1280,7 @@ fn pooled(ms: Vec<Measured>) -> Measured {
         all.requests += m.requests;
         all.window += m.window;
         all.server_cpu += m.server_cpu;
+        all.stat_cpu += m.stat_cpu;
         all.server_user += m.server_user;
         all.switches += m.switches;
         all.latencies.extend(m.latencies);
@@ -1120,7 +1376,7 @@ fn main() -> io::Result<()> {
         Ok(o) => o,
         Err(e) => {
             eprintln!("net_echo: {e}");
-            eprintln!("usage: net_echo [--workers N] [--client-threads N] [--warmup S] [--secs S] [--mixed-secs S] [--reps N] [--mixed-reps N] [--only echo|mixed|none] [--point CONNSxBYTES] [--servers weft,weft-streams,tokio,mio]");
+            eprintln!("usage: net_echo [--workers N] [--client-threads N] [--warmup S] [--secs S] [--mixed-secs S] [--reps N] [--mixed-reps N] [--only echo|mixed|slices|none] [--slice-warmup S] [--slice-secs S] [--point CONNSxBYTES] [--servers weft,weft-streams,tokio,mio]");
             std::process::exit(2);
         }
     };
@@ -1131,6 +1387,9 @@ fn main() -> io::Result<()> {
     }
     if o.only.as_deref().is_none_or(|s| s == "mixed") {
         mixed_suite(&o)?;
+    }
+    if o.only.as_deref() == Some("slices") {
+        slices_suite(&o)?;
     }
     println!(
         "\nnet_echo: load average at end {}; took {:.0} s",
