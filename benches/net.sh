@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Networking benchmarks of weft against tokio (and a mio epoll floor): builds once
 # (release, the `bench` profile), runs `net_echo` (echo + mixed load, server CPU per
-# request), then `wrk -c 64 -d 5s` against examples/http_hello.rs (weft) and
+# request; then the echo points again in slices, `--only slices`), then `wrk -c 64 -d 5s` against examples/http_hello.rs (weft) and
 # benches/examples/http_hello_tokio.rs, and prints markdown tables.
 #
-#   benches/net.sh                     # the whole suite, ~2 min
+#   benches/net.sh                     # the whole suite, ~6 min
+#   SLICE_ROUNDS=40 benches/net.sh     # rounds of the slices part (20); SKIP_SLICES=1: none
 #   benches/net.sh --secs 5            # extra arguments go to net_echo
 #   RUNS=2 benches/net.sh              # the suite twice in a row (noise on 2 cores is large)
 #   SKIP_WRK=1 benches/net.sh          # net_echo only
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
 
 RUNS="${RUNS:-1}"
+SLICE_ROUNDS="${SLICE_ROUNDS:-20}"
 WRK_CONNS="${WRK_CONNS:-64}"
 WRK_SECS="${WRK_SECS:-5}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
@@ -68,6 +70,11 @@ for run in $(seq "$RUNS"); do
     echo
     echo "## run $run of $RUNS: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     "$exe" "$@"
+    if [ -z "${SKIP_SLICES:-}" ]; then
+        # The same echo points again, servers loaded in turn in short slices: the tighter
+        # paired ratio (net_echo.rs, `slices_suite`).
+        "$exe" --only slices --reps "$SLICE_ROUNDS"
+    fi
     if [ -z "${SKIP_WRK:-}" ]; then
         if command -v wrk >/dev/null; then
             echo
