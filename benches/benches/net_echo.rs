@@ -723,6 +723,38 @@ async fn client_conn(
     }
 }
 
+/// The client's runtime: `current_thread`, or multi-thread with `--client-threads N > 1`.
+fn client_runtime(o: &Options) -> io::Result<tokio::runtime::Runtime> {
+    if o.client_threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(o.client_threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+}
+
+/// `conns` client connections to `127.0.0.1:port`, with `TCP_NODELAY`.
+fn connect_all(
+    rt: &tokio::runtime::Runtime,
+    port: u16,
+    conns: usize,
+) -> io::Result<Vec<tokio::net::TcpStream>> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    rt.block_on(async {
+        let mut v = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let s = tokio::net::TcpStream::connect(addr).await?;
+            s.set_nodelay(true)?;
+            v.push(s);
+        }
+        Ok(v)
+    })
+}
+
 /// Runs the same client against `port`: `conns` connections, `size`-byte echoes,
 /// `o.warmup` then an `o.secs` window, on a client runtime of `o.client_threads` threads.
 fn run_client(
@@ -732,26 +764,8 @@ fn run_client(
     size: usize,
 ) -> io::Result<Measured> {
     let (warmup, secs) = (o.warmup, o.secs);
-    let rt = if o.client_threads > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(o.client_threads)
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    };
-    let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
-    let streams = rt.block_on(async {
-        let mut v = Vec::with_capacity(conns);
-        for _ in 0..conns {
-            let s = tokio::net::TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            v.push(s);
-        }
-        io::Result::Ok(v)
-    })?;
+    let rt = client_runtime(o)?;
+    let streams = connect_all(&rt, server.port, conns)?;
     let start = Instant::now();
     let from = start + Duration::from_secs_f64(warmup);
     let to = from + Duration::from_secs_f64(secs);
@@ -963,11 +977,16 @@ fn log_point(what: &str, kind: Kind, m: &Measured) {
     );
 }
 
-fn echo_suite(o: &Options) -> io::Result<()> {
-    let points = match o.point {
+/// The echo points: `--point`'s, or the four.
+fn echo_points(o: &Options) -> Vec<(usize, usize)> {
+    match o.point {
         Some(p) => vec![p],
         None => vec![(1, 1024), (16, 1024), (256, 1024), (64, 64 * 1024)],
-    };
+    }
+}
+
+fn echo_suite(o: &Options) -> io::Result<()> {
+    let points = echo_points(o);
     let kinds = o
         .servers
         .clone()
@@ -1152,10 +1171,7 @@ fn run_slice(
 /// `/proc/<pid>/stat`'s 10 ms ticks would blur a 0.4 s window by a few per cent. The
 /// user-mode part in the log lines still comes from those ticks.
 fn slices_suite(o: &Options) -> io::Result<()> {
-    let points = match o.point {
-        Some(p) => vec![p],
-        None => vec![(1, 1024), (16, 1024), (256, 1024), (64, 64 * 1024)],
-    };
+    let points = echo_points(o);
     let kinds = o
         .servers
         .clone()
@@ -1164,32 +1180,14 @@ fn slices_suite(o: &Options) -> io::Result<()> {
         "\n### Echo in slices ({} workers for weft and tokio; mio: 1 thread; client: {} thread(s); servers all running, loaded in turn: {} s warm-up + {} s window per slice; {} rounds; medians)\n",
         o.workers, o.client_threads, o.slice_warmup, o.slice_secs, o.reps
     );
-    let rt = if o.client_threads > 1 {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(o.client_threads)
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    };
+    let rt = client_runtime(o)?;
     let lifetime = (o.slice_warmup + o.slice_secs + 0.5) * (o.reps * kinds.len()) as f64 + 60.0;
     let mut rows = Vec::new();
     for &(conns, size) in &points {
         let mut open = HashMap::new();
         for &kind in &kinds {
             let server = ServerProcess::start(kind, o.workers, false, lifetime)?;
-            let addr = SocketAddr::from(([127, 0, 0, 1], server.port));
-            let streams = rt.block_on(async {
-                let mut v = Vec::with_capacity(conns);
-                for _ in 0..conns {
-                    let s = tokio::net::TcpStream::connect(addr).await?;
-                    s.set_nodelay(true)?;
-                    v.push(s);
-                }
-                io::Result::Ok(v)
-            })?;
+            let streams = connect_all(&rt, server.port, conns)?;
             open.insert(kind, (server, streams));
         }
         let mut by_kind: HashMap<Kind, Vec<Measured>> = HashMap::new();
