@@ -300,3 +300,51 @@ fn output_gives_an_unconfigured_stdin_its_end_at_once() {
         assert!(out.status.success() && out.stdout.is_empty());
     });
 }
+
+#[test]
+fn status_closes_the_pipes_it_does_not_read() {
+    let _serial = serial();
+    rt(2).block_on(async {
+        // The child writes far more than a pipe holds: had `status` kept the read end
+        // open, it would block in `write` forever.
+        let status = bounded(
+            "status with a piped stdout",
+            shell("head -c 1000000 /dev/zero; echo done >&2")
+                .stdout(Stdio::piped())
+                .status(),
+        )
+        .await
+        .unwrap();
+        // `head` ends on the closed pipe (SIGPIPE or EPIPE); the shell still exits.
+        assert!(status.code().is_some(), "{status:?}");
+    });
+}
+
+#[test]
+fn output_leaves_the_command_as_it_was() {
+    let _serial = serial();
+    rt(2).block_on(async {
+        let mut cmd = shell("head -c 1000000 /dev/zero | wc -c");
+        let out = bounded("output", cmd.output()).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1000000");
+        // A later spawn gets the default streams again (inherited), not pipes...
+        let mut child = cmd.spawn().unwrap();
+        assert!(child.stdin.is_none() && child.stdout.is_none() && child.stderr.is_none());
+        assert!(bounded("wait", child.wait()).await.unwrap().success());
+        // ...and `status` after `output` neither hangs nor sees a closed pipe.
+        assert!(bounded("status after output", cmd.status())
+            .await
+            .unwrap()
+            .success());
+        // A stream set explicitly stays as `output` left it: piped.
+        let mut cmd = shell("echo hi");
+        cmd.stdout(Stdio::null());
+        let out = bounded("output", cmd.output()).await.unwrap();
+        assert_eq!(out.stdout, b"hi\n");
+        let mut child = cmd.spawn().unwrap();
+        assert!(child.stdout.is_some() && child.stderr.is_none());
+        let got = read_to_end(child.stdout.as_mut().unwrap()).await.unwrap();
+        assert_eq!(got, b"hi\n");
+        assert!(bounded("wait", child.wait()).await.unwrap().success());
+    });
+}

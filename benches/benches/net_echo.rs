@@ -592,12 +592,24 @@ fn cpu_ns_secs_of(pid: u32) -> io::Result<f64> {
 /// (`/proc/self/task/*/comm` and `schedstat`).
 fn thread_runtimes() -> String {
     let mut out = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        let f: Vec<u64> = stat.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        let f: Vec<u64> = stat
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
         if let [run, _, slices] = f[..] {
-            out.push(format!("{} {:.1}/{}", comm.trim(), run as f64 * 1e-6, slices));
+            out.push(format!(
+                "{} {:.1}/{}",
+                comm.trim(),
+                run as f64 * 1e-6,
+                slices
+            ));
         }
     }
     out.join(", ")

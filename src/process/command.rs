@@ -29,6 +29,11 @@ pub struct Command {
     /// Whether [`stdin`](Command::stdin) was called: if not, [`output`](Command::output)
     /// gives the child a null stdin, as `std` and tokio do.
     stdin_set: bool,
+    /// Whether [`stdout`](Command::stdout) and [`stderr`](Command::stderr) were called:
+    /// if not, [`output`](Command::output) sets them back to the default (inherit) after
+    /// its spawn, so it leaves the command as it found it.
+    stdout_set: bool,
+    stderr_set: bool,
 }
 
 impl Command {
@@ -41,6 +46,8 @@ impl Command {
         Command {
             std: std::process::Command::new(program),
             stdin_set: false,
+            stdout_set: false,
+            stderr_set: false,
         }
     }
 
@@ -157,6 +164,7 @@ impl Command {
     /// ```
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stdout(cfg);
+        self.stdout_set = true;
         self
     }
 
@@ -169,6 +177,7 @@ impl Command {
     /// ```
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.std.stderr(cfg);
+        self.stderr_set = true;
         self
     }
 
@@ -225,7 +234,9 @@ impl Command {
     /// waiting on the parent's terminal).
     ///
     /// The child starts when `output` is called; the returned future owns it and does not
-    /// borrow the `Command`.
+    /// borrow the `Command`. The command is left as it was for later spawns, except a
+    /// standard output or error set explicitly with [`stdout`](Self::stdout) or
+    /// [`stderr`](Self::stderr): that one stays piped (a [`Stdio`] cannot be copied back).
     ///
     /// ```
     /// # weft::run(async {
@@ -245,11 +256,25 @@ impl Command {
             self.std.stdin(Stdio::null());
         }
         let child = self.spawn();
+        // What `output` changed and the caller had not set goes back to the default.
+        if !self.stdout_set {
+            self.std.stdout(Stdio::inherit());
+        }
+        if !self.stderr_set {
+            self.std.stderr(Stdio::inherit());
+        }
+        if !self.stdin_set {
+            self.std.stdin(Stdio::inherit());
+        }
         async move { child?.wait_with_output().await }
     }
 
     /// Runs the child to completion and returns its exit status. Its standard streams
-    /// are as configured (inherited by default).
+    /// are as configured (inherited by default). Streams configured as
+    /// [`Stdio::piped`] are closed on this side before the wait, as nothing would read
+    /// or write them: the child sees end of input, and a write to a closed pipe fails
+    /// (`EPIPE`, or `SIGPIPE` unless it ignores it), rather than filling the pipe and
+    /// blocking forever.
     ///
     /// ```
     /// # weft::run(async {
@@ -263,7 +288,11 @@ impl Command {
     /// As [`spawn`](Self::spawn).
     pub fn status(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + Send + 'static {
         let child = self.spawn();
-        async move { child?.wait().await }
+        async move {
+            let mut child = child?;
+            drop((child.stdin.take(), child.stdout.take(), child.stderr.take()));
+            child.wait().await
+        }
     }
 }
 
@@ -274,6 +303,8 @@ impl From<std::process::Command> for Command {
         Command {
             std,
             stdin_set: true,
+            stdout_set: true,
+            stderr_set: true,
         }
     }
 }
