@@ -1998,3 +1998,28 @@ fn local_tasks_woken_from_a_thread_while_peers_spin_are_never_stranded() {
     stop.store(true, Ordering::SeqCst);
     assert_eq!(out, 1500);
 }
+
+/// Two blocking jobs submitted back to back while one pool thread is idle: the second must
+/// get a thread of its own, not queue behind the first (which here waits for it).
+#[test]
+fn blocking_jobs_submitted_back_to_back_each_get_a_thread() {
+    for round in 0..10 {
+        let runtime = rt(2);
+        let got = runtime.block_on(async {
+            // One pool thread, then idle.
+            weft::spawn_blocking(|| ()).await.unwrap();
+            sleep(Duration::from_millis(20)).await;
+            let (tx, rx) = std::sync::mpsc::channel::<u32>();
+            let a = weft::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)).ok());
+            let b = weft::spawn_blocking(move || tx.send(42).is_ok());
+            let got = guard("blocking job a", a).await.unwrap();
+            assert!(guard("blocking job b", b).await.unwrap());
+            got
+        });
+        assert_eq!(
+            got,
+            Some(42),
+            "round {round}: job b ran only after job a gave up"
+        );
+    }
+}

@@ -27,7 +27,13 @@ struct PoolState {
     /// count only after it has dropped its runtime handle, so `shutdown` returns after the
     /// last pool thread let go of the runtime (its drivers' descriptors close with it).
     alive: usize,
+    /// Threads waiting on `work` that no `submit` has claimed yet.
     idle: usize,
+    /// Claims not yet taken up: `submit` moves an idle thread from `idle` to here before its
+    /// `notify_one`, and the next thread to wake takes one back. Without the claim, jobs
+    /// submitted back to back all counted on the same idle thread (it leaves `idle` only
+    /// once it runs again) and queued behind it, even a job that the first one waits for.
+    notified: usize,
     shutdown: bool,
     spawned_ever: usize,
 }
@@ -70,6 +76,7 @@ impl BlockingPool {
                     threads: 0,
                     alive: 0,
                     idle: 0,
+                    notified: 0,
                     shutdown: false,
                     spawned_ever: 0,
                 }),
@@ -138,6 +145,8 @@ impl PoolInner {
         }
         st.queue.push_back(task);
         if st.idle > 0 {
+            st.idle -= 1;
+            st.notified += 1;
             drop(st);
             self.work.notify_one();
             return;
@@ -208,9 +217,15 @@ impl PoolInner {
             st.idle += 1;
             let before = Instant::now();
             st = self.work.wait_timeout(st, self.keep_alive);
-            st.idle -= 1;
-            if st.queue.is_empty() && !st.shutdown && before.elapsed() >= self.keep_alive {
-                break; // idle too long: reap this thread
+            // Whichever thread wakes first takes up a pending claim (the job is in the
+            // queue for it); a thread that finds none takes itself off `idle`.
+            if st.notified > 0 {
+                st.notified -= 1;
+            } else {
+                st.idle -= 1;
+                if st.queue.is_empty() && !st.shutdown && before.elapsed() >= self.keep_alive {
+                    break; // idle too long: reap this thread
+                }
             }
         }
         // Under the lock that decided to exit: `submit` never counts on a leaving thread.
