@@ -34,6 +34,8 @@ pub(crate) struct RawEvent {
     pub(crate) read_closed: bool,
     pub(crate) write_closed: bool,
     pub(crate) error: bool,
+    /// `EPOLLPRI`: priority data (TCP urgent data) is queued.
+    pub(crate) priority: bool,
 }
 
 /// Reads up to 64 ready events from the epoll instance `epfd` without blocking and
@@ -64,6 +66,7 @@ pub(crate) fn poll_now(epfd: BorrowedFd<'_>, mut f: impl FnMut(RawEvent)) -> io:
                 || (has(libc::EPOLLOUT) && has(libc::EPOLLERR))
                 || bits == libc::EPOLLERR,
             error: has(libc::EPOLLERR),
+            priority: has(libc::EPOLLPRI),
         });
     }
     Ok(n)

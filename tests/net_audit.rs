@@ -1830,3 +1830,100 @@ fn writing_an_empty_buffer_returns_at_once_even_when_full() {
         assert_eq!(n.unwrap(), 0);
     });
 }
+
+/// Reads from `r` until a `\n`, each read bounded by `HANG`: a read that waits while the
+/// rest is already queued fails the test.
+async fn read_through_newline(r: &mut (impl weft::io::AsyncRead + Unpin)) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    while !got.ends_with(b"\n") {
+        match timeout(HANG, r.read(&mut buf)).await {
+            Ok(Ok(n)) => {
+                assert!(n > 0, "end of stream after {got:?}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            Ok(Err(e)) => panic!("read failed after {got:?}: {e}"),
+            Err(_) => panic!("read waited with data queued; got {got:?}"),
+        }
+    }
+    got
+}
+
+/// TCP urgent data stops a read short at the urgent mark, with the rest already queued
+/// (its edge long gone): a short read must not count as drained on such a socket.
+#[test]
+fn urgent_data_mid_stream_does_not_stall_the_reader() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    rt(2).block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"hello").unwrap();
+            // SAFETY: a valid buffer of one byte for the call; the socket is open.
+            let n = unsafe { libc::send(s.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
+            assert_eq!(n, 1);
+            s.write_all(b"world\n").unwrap();
+            sent_tx.send(()).unwrap();
+            // Open until the reader is done: no end of stream to wake it.
+            let _ = done_rx.recv();
+        });
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        sent_rx.recv().unwrap();
+        // Let loopback deliver it all before the first read (setup, not a claim).
+        std::thread::sleep(Duration::from_millis(50));
+        // Without SO_OOBINLINE the urgent byte is not in the stream.
+        assert_eq!(read_through_newline(&mut s).await, b"helloworld\n");
+        done_tx.send(()).unwrap();
+        peer.join().unwrap();
+    });
+}
+
+/// A Unix stream read stops after a message that carried descriptors, with the rest
+/// queued behind it: a short read there does not mean the socket was drained.
+#[test]
+fn a_unix_peer_passing_a_descriptor_does_not_stall_the_reader() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let _serial = serial();
+    rt(2).block_on(async {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut r = UnixStream::from_std(b).unwrap();
+        let passed = std::fs::File::open("/dev/null").unwrap();
+        let fd: libc::c_int = passed.as_raw_fd();
+        let data = b"hello";
+        // SAFETY: `iov` points at `data` and `control` at a buffer of CMSG_SPACE(one fd)
+        // bytes, both alive for the call; the header written is within that buffer.
+        let sent = unsafe {
+            let mut iov = libc::iovec {
+                iov_base: data.as_ptr() as *mut libc::c_void,
+                iov_len: data.len(),
+            };
+            let space = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            let mut control = vec![0u8; space];
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = space as _;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+            std::ptr::copy_nonoverlapping(
+                (&fd as *const libc::c_int).cast::<u8>(),
+                libc::CMSG_DATA(c),
+                std::mem::size_of::<libc::c_int>(),
+            );
+            libc::sendmsg(a.as_raw_fd(), &msg, 0)
+        };
+        assert_eq!(sent, data.len() as isize);
+        (&a).write_all(b"world\n").unwrap();
+        assert_eq!(read_through_newline(&mut r).await, b"helloworld\n");
+        drop(a);
+    });
+}

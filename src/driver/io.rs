@@ -30,6 +30,10 @@ const READ_CLOSED: usize = 1 << 2;
 const WRITE_CLOSED: usize = 1 << 3;
 const ERROR: usize = 1 << 4;
 const SHUTDOWN: usize = 1 << 5;
+/// Sticky, in no direction's mask: the source once reported priority data (TCP urgent
+/// data, `EPOLLPRI`). A TCP read stops short at the urgent mark with more data queued
+/// behind it, so for such a socket a short read no longer means it was drained.
+const URGENT: usize = 1 << 6;
 const TICK_ONE: usize = 1 << 16;
 
 /// Which half of a source an operation waits on.
@@ -214,14 +218,35 @@ impl ScheduledIo {
 
     /// Step 2: clear what `ev` saw, unless a newer event arrived since.
     ///
-    /// Called once an operation said `WouldBlock` (or a short transfer drained the
-    /// socket), so no error is pending any more: `ERROR` is cleared with the edge bits. A
-    /// socket error is reported by the next operation and then consumed (a UDP socket's
-    /// ICMP error, say); kept sticky, it would make every later `WouldBlock` retry at
-    /// once, forever, inside one poll. A new error is a new event. Closed and shutdown
-    /// stay sticky: they never go back.
+    /// Called once an operation said `WouldBlock`, so nothing the event reported is still
+    /// there to act on. That includes `ERROR` and the closed bits: a socket error is
+    /// reported by the next operation and then consumed (a UDP socket's ICMP error, which
+    /// epoll reports as `EPOLLERR` and so as closed for writing), and a direction that
+    /// really is closed answers end of stream or `EPIPE`, never `WouldBlock`. Kept sticky
+    /// after a `WouldBlock`, any of them would make every later operation retry at once,
+    /// forever, inside one poll. A new error is a new event. Shutdown stays.
     fn clear_readiness(&self, ev: ReadyEvent) {
-        let clear = ev.ready & (READABLE | WRITABLE | ERROR);
+        self.clear_bits(ev, READABLE | WRITABLE | ERROR | READ_CLOSED | WRITE_CLOSED);
+    }
+
+    /// Step 2 after a short transfer (`poll_transfer`): the socket was drained, or its send
+    /// buffer filled, but a closed direction stays closed (the next read must see the end
+    /// of stream at once), so only the edge and error bits go.
+    fn clear_after_short_transfer(&self, ev: ReadyEvent) {
+        self.clear_bits(ev, READABLE | WRITABLE | ERROR);
+    }
+
+    /// Whether the source ever reported priority data (`URGENT`).
+    fn urgent_seen(&self) -> bool {
+        // Relaxed: read after the Acquire load that gave the caller's `ReadyEvent`, so by
+        // coherence it sees any `URGENT` that load saw. One set later came with a new tick,
+        // which makes the caller's tick-checked clear a no-op (or, after the clear, sets
+        // the edge again and wakes the reader): a stale answer costs nothing.
+        self.readiness.load(Ordering::Relaxed) & URGENT != 0
+    }
+
+    fn clear_bits(&self, ev: ReadyEvent, bits: usize) {
+        let clear = ev.ready & bits;
         let mut cur = self.readiness.load(Ordering::Acquire);
         loop {
             if cur / TICK_ONE != ev.tick {
@@ -322,7 +347,7 @@ impl IoSlab {
                     ev.is_read_closed(),
                     ev.is_write_closed(),
                     ev.is_error(),
-                );
+                ) | if ev.is_priority() { URGENT } else { 0 };
                 (ev.token().0, ready)
             }),
             wakers,
@@ -354,7 +379,7 @@ impl IoSlab {
                     e.read_closed,
                     e.write_closed,
                     e.error,
-                );
+                ) | if e.priority { URGENT } else { 0 };
                 (e.token, ready)
             }),
             wakers,
@@ -458,6 +483,10 @@ impl Registration {
         self.io.clear_readiness(ev)
     }
 
+    fn clear_after_short_transfer(&self, ev: ReadyEvent) {
+        self.io.clear_after_short_transfer(ev)
+    }
+
     /// Runs `op` when the source is ready in `dir`, until it stops saying `WouldBlock`.
     pub(crate) fn poll_io<R>(
         &self,
@@ -504,6 +533,10 @@ impl std::fmt::Debug for Registration {
 pub(crate) struct PollEvented<E: Source> {
     io: Option<E>,
     registration: Registration,
+    /// Whether a short read (`0 < n < len`) means the source was drained: true for TCP
+    /// (except once urgent data arrived) and pipes; false for Unix streams, whose reads
+    /// stop at a message that carries descriptors or other credentials, with data behind it.
+    short_read_drains: bool,
 }
 
 impl<E: Source> PollEvented<E> {
@@ -512,6 +545,7 @@ impl<E: Source> PollEvented<E> {
         Ok(PollEvented {
             io: Some(io),
             registration,
+            short_read_drains: true,
         })
     }
 
@@ -520,7 +554,15 @@ impl<E: Source> PollEvented<E> {
         Ok(PollEvented {
             io: Some(io),
             registration,
+            short_read_drains: true,
         })
+    }
+
+    /// For a source whose reads may stop short with data still queued (a Unix stream: see
+    /// `short_read_drains`): every read goes on until `WouldBlock`.
+    pub(crate) fn reads_may_stop_short(mut self) -> Self {
+        self.short_read_drains = false;
+        self
     }
 
     /// For a source that is writable as it is registered (a connected stream, a pipe's
@@ -560,7 +602,10 @@ impl<E: Source> PollEvented<E> {
     /// transfer (`0 < n < len`) drained the socket (or filled its send buffer), so readiness
     /// is cleared at once and the next call waits for the next edge instead of spending a
     /// syscall to learn `WouldBlock`. Safe against a racing event: the clear is skipped if
-    /// the driver's tick moved since readiness was observed (see the module docs).
+    /// the driver's tick moved since readiness was observed (see the module docs). Not for
+    /// a read that may stop short with data still queued: a Unix stream's
+    /// (`short_read_drains`), or a TCP socket's once urgent data arrived (it stops at the
+    /// urgent mark, and what follows had its edge already).
     fn poll_transfer(
         &self,
         cx: &mut Context<'_>,
@@ -577,7 +622,15 @@ impl<E: Source> PollEvented<E> {
                     self.registration.clear_readiness(ev)
                 }
                 Ok(n) if n > 0 && n < len => {
-                    self.registration.clear_readiness(ev);
+                    let drained = match dir {
+                        Direction::Write => true,
+                        Direction::Read => {
+                            self.short_read_drains && !self.registration.io.urgent_seen()
+                        }
+                    };
+                    if drained {
+                        self.registration.clear_after_short_transfer(ev);
+                    }
                     return Poll::Ready(Ok(n));
                 }
                 res => return Poll::Ready(res),
@@ -737,6 +790,33 @@ mod tests {
             assert!(d.rest.len() < MAX_WAITERS);
         }
         assert_eq!(evicted + held(&mut d).len(), 3 * MAX_WAITERS);
+    }
+
+    /// A UDP socket's ICMP error arrives as `EPOLLOUT | EPOLLERR`, which reads as "closed
+    /// for writing". Once a send has said `WouldBlock`, nothing of that event is left: the
+    /// next send must wait for a new event, not find the direction ready forever (a send
+    /// loop that spun inside one poll, found by a review).
+    #[test]
+    fn would_block_clears_an_errors_closed_bits() {
+        let io = ScheduledIo::new();
+        let w = wakers(1).remove(0);
+        let mut cx = Context::from_waker(&w);
+        io.set_ready(WRITABLE | WRITE_CLOSED | ERROR, &mut Vec::new());
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Write) else {
+            panic!("not ready after the event");
+        };
+        io.clear_readiness(ev);
+        assert!(io.poll_ready(&mut cx, Direction::Write).is_pending());
+        // A short transfer keeps a closed direction closed: its next read sees the end.
+        io.set_ready(READABLE | READ_CLOSED, &mut Vec::new());
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else {
+            panic!("not ready after the event");
+        };
+        io.clear_after_short_transfer(ev);
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else {
+            panic!("a closed direction stopped being ready");
+        };
+        assert_eq!(ev.ready, READ_CLOSED);
     }
 
     /// The same task registering again (its waker `will_wake` the stored one) is one

@@ -48,6 +48,16 @@ pub struct TcpStream {
 /// pending socket error would otherwise spin.
 const CONNECT_SPURIOUS_LIMIT: u32 = 16;
 
+/// What a stream registers for: reading and writing, and where epoll has it, priority
+/// data, so that urgent data (which stops a read short of what is queued behind it) is
+/// seen (`URGENT` in `driver/io.rs`).
+fn interest() -> mio::Interest {
+    let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let interest = interest | mio::Interest::PRIORITY;
+    interest
+}
+
 impl TcpStream {
     /// Opens a connection to `addr`, trying each resolved address in turn until one
     /// accepts (host names are resolved on the blocking pool).
@@ -100,7 +110,7 @@ impl TcpStream {
     /// current driver.
     pub(crate) fn from_mio(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: PollEvented::new(stream)?,
+            io: PollEvented::with_interest(stream, interest())?,
         })
     }
 
@@ -108,7 +118,7 @@ impl TcpStream {
     /// a first write goes out at once.
     pub(crate) fn from_connected(stream: mio::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            io: PollEvented::new(stream)?.assume_writable(),
+            io: PollEvented::with_interest(stream, interest())?.assume_writable(),
         })
     }
 

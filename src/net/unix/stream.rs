@@ -116,7 +116,7 @@ impl UnixStream {
     /// Wraps a stream from a non-blocking connect, which `connect` then waits on.
     fn from_mio(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            io: PollEvented::new(stream)?,
+            io: PollEvented::new(stream)?.reads_may_stop_short(),
         })
     }
 
@@ -124,7 +124,9 @@ impl UnixStream {
     /// a first write goes out at once.
     pub(crate) fn from_connected(stream: mio::net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
-            io: PollEvented::new(stream)?.assume_writable(),
+            io: PollEvented::new(stream)?
+                .reads_may_stop_short()
+                .assume_writable(),
         })
     }
 
