@@ -2023,3 +2023,45 @@ fn blocking_jobs_submitted_back_to_back_each_get_a_thread() {
         );
     }
 }
+
+/// Current-thread runtime, `block_on` from several threads at once: one runs the worker,
+/// the others wait, and each takes the worker over when it is free. Their timers and
+/// spawned tasks need the worker: a waiting call that never got it hung.
+#[test]
+fn current_thread_block_on_from_several_threads_hands_the_worker_on() {
+    within("block_on from four threads", || {
+        let runtime = Arc::new(weft::Builder::current_thread().build().unwrap());
+        let (running_tx, running_rx) = std::sync::mpsc::channel();
+        let first = {
+            let runtime = runtime.clone();
+            thread::spawn(move || {
+                runtime.block_on(async move {
+                    running_tx.send(()).unwrap();
+                    sleep(Duration::from_millis(30)).await;
+                    1
+                })
+            })
+        };
+        // The first call runs the worker now; these wait for it.
+        running_rx.recv().unwrap();
+        let others: Vec<_> = (2..=4)
+            .map(|i| {
+                let runtime = runtime.clone();
+                thread::spawn(move || {
+                    runtime.block_on(async move {
+                        sleep(Duration::from_millis(10 * i)).await;
+                        weft::spawn(async move { i * 10 }).await.unwrap() + i
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(first.join().unwrap(), 1);
+        let outs: Vec<u64> = others.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(outs, [22, 33, 44]);
+        // And the runtime still runs a plain call afterwards.
+        assert_eq!(
+            runtime.block_on(async { weft::spawn(async { 5 }).await.unwrap() }),
+            5
+        );
+    });
+}

@@ -5,7 +5,10 @@
 //!   the queue back on exit (also on panic).
 //! - Multi-thread runtime (or a current-thread one whose worker another thread holds): the
 //!   calling thread polls the main future and its own `spawn_local` tasks, and sleeps on a
-//!   condition variable; `spawn`ed tasks run on the workers.
+//!   condition variable; `spawn`ed tasks run on the workers. On a current-thread runtime
+//!   the call is on a list that putting the queue back unparks, and it takes the worker
+//!   over as soon as it is free: nothing else would turn the driver its timers and
+//!   sockets are registered with.
 //!
 //! Either way the call has its own local home: `spawn_local` tasks spawned inside it live
 //! as long as the call, like tasks left over when Python's `asyncio.run` returns.
@@ -74,78 +77,116 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     if !shared.config.multi_thread {
         let core = shared.idle_core.lock().take();
         if let Some(deque) = core {
-            return block_on_as_worker(handle, deque, future);
+            let parker = shared.remotes[0].parker.clone();
+            let home = LocalHome::new(Unparker::Worker(parker.clone()));
+            let wake = MainWake::new(Unparker::Worker(parker));
+            let _finish = HomeFinish(home.clone());
+            let out = run_worker(handle, deque, pin!(future), &wake, &home);
+            return out.expect("the runtime shut down while block_on was running");
         }
     }
     block_on_parked(handle, future)
 }
 
-/// Current-thread flavour: this thread runs worker 0.
-fn block_on_as_worker<F: Future>(
+/// Shuts a call's local tasks down when the call ends, also on unwind.
+struct HomeFinish(Arc<LocalHome>);
+
+impl Drop for HomeFinish {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
+/// Current-thread flavour: this thread runs worker 0 on `deque` until `fut` completes
+/// (`None` if the runtime shuts down first), then puts the queue back and unparks the
+/// `block_on` calls waiting for it.
+fn run_worker<F: Future>(
     handle: &Handle,
     deque: super::queue::Deque<super::shared::SharedTask>,
-    future: F,
-) -> F::Output {
-    let shared = handle.shared.clone();
-    let parker = shared.remotes[0].parker.clone();
-    let home = LocalHome::new(Unparker::Worker(parker.clone()));
-    let wake = MainWake::new(Unparker::Worker(parker));
-
-    /// Puts the queue back and shuts the call's local tasks down, also on unwind.
-    struct Finish {
-        worker: Option<WorkerLocal>,
-        home: Arc<LocalHome>,
-    }
-    impl Drop for Finish {
+    fut: std::pin::Pin<&mut F>,
+    wake: &StdArc<MainWake>,
+    home: &Arc<LocalHome>,
+) -> Option<F::Output> {
+    /// Puts the queue back, also on unwind.
+    struct PutBack(Option<WorkerLocal>);
+    impl Drop for PutBack {
         fn drop(&mut self) {
-            self.home.shutdown();
-            if let Some(w) = self.worker.take() {
+            if let Some(w) = self.0.take() {
                 let shared = w.shared.clone();
                 *shared.idle_core.lock() = Some(w.into_deque());
+                for waiter in shared.core_waiters.lock().iter() {
+                    waiter.unpark();
+                }
             }
         }
     }
-    let finish = Finish {
-        worker: Some(WorkerLocal::new(0, shared, deque)),
-        home: home.clone(),
-    };
-    let worker = finish.worker.as_ref().expect("set above");
+    let put_back = PutBack(Some(WorkerLocal::new(0, handle.shared.clone(), deque)));
+    let worker = put_back.0.as_ref().expect("set above");
     let cx = RtContext {
         handle: handle.clone(),
         worker: Some(worker as *const WorkerLocal),
         home: Some(home.clone()),
     };
-    let out = {
-        let _guard = context::enter(&cx);
-        let fut = pin!(future);
-        worker.run_until(Some((fut, &wake)), Some(&home))
-    };
-    drop(finish);
-    out.expect("the runtime shut down while block_on was running")
+    let _guard = context::enter(&cx);
+    worker.run_until(Some((fut, wake)), Some(home))
 }
 
-/// Multi-thread flavour: poll the main future and local tasks here, sleep on a condvar.
+/// Multi-thread flavour, or a current-thread runtime whose worker another thread runs:
+/// poll the main future and local tasks here, sleep on a condvar. On a current-thread
+/// runtime the call takes the worker over as soon as it is free (the other `block_on`
+/// returned), since nothing else turns the driver its timers and sockets are on.
 fn block_on_parked<F: Future>(handle: &Handle, future: F) -> F::Output {
+    let shared = &handle.shared;
+    let current_thread = !shared.config.multi_thread;
     let parker = Arc::new(Parker::new(CondvarBlocker::new()));
-    let home = LocalHome::new(Unparker::Thread(parker.clone()));
-    let wake = MainWake::new(Unparker::Thread(parker.clone()));
+    let unparker = || {
+        if current_thread {
+            Unparker::Either(parker.clone(), shared.remotes[0].parker.clone())
+        } else {
+            Unparker::Thread(parker.clone())
+        }
+    };
+    let home = LocalHome::new(unparker());
+    let wake = MainWake::new(unparker());
     let waker = Waker::from(wake.clone());
 
-    struct Finish(Arc<LocalHome>);
-    impl Drop for Finish {
+    /// Leaves the list of calls waiting for the worker, also on unwind.
+    struct Unlist<'a>(&'a Handle, Option<Arc<Parker<CondvarBlocker>>>);
+    impl Drop for Unlist<'_> {
         fn drop(&mut self) {
-            self.0.shutdown();
+            if let Some(p) = self.1.take() {
+                self.0
+                    .shared
+                    .core_waiters
+                    .lock()
+                    .retain(|w| !Arc::ptr_eq(w, &p));
+            }
         }
     }
-    let _finish = Finish(home.clone());
+    // Listed before the first look at `idle_core`: a release after this unparks us.
+    let mut listed = Unlist(handle, None);
+    if current_thread {
+        shared.core_waiters.lock().push(parker.clone());
+        listed.1 = Some(parker.clone());
+    }
+    let _finish = HomeFinish(home.clone());
     let cx = RtContext {
         handle: handle.clone(),
         worker: None,
         home: Some(home.clone()),
     };
-    let _guard = context::enter(&cx);
+    let guard = context::enter(&cx);
     let mut fut = pin!(future);
     loop {
+        if current_thread {
+            let core = shared.idle_core.lock().take();
+            if let Some(deque) = core {
+                drop(listed);
+                drop(guard);
+                let out = run_worker(handle, deque, fut, &wake, &home);
+                return out.expect("the runtime shut down while block_on was running");
+            }
+        }
         if wake.take() {
             let mut task_cx = Context::from_waker(&waker);
             if let Poll::Ready(out) = crate::coop::with_budget(|| fut.as_mut().poll(&mut task_cx)) {

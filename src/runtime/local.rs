@@ -20,6 +20,10 @@ use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 pub(crate) enum Unparker {
     Worker(Arc<Parker<DriverBlocker>>),
     Thread(Arc<Parker<CondvarBlocker>>),
+    /// A current-thread `block_on` that may wait on its condvar or run the worker (and
+    /// park in its driver) in turn: both are unparked. An unpark of the worker's parker
+    /// while another thread runs the worker only makes that thread look once more.
+    Either(Arc<Parker<CondvarBlocker>>, Arc<Parker<DriverBlocker>>),
 }
 
 impl Unparker {
@@ -27,6 +31,10 @@ impl Unparker {
         match self {
             Unparker::Worker(p) => p.unpark(),
             Unparker::Thread(p) => p.unpark(),
+            Unparker::Either(t, w) => {
+                t.unpark();
+                w.unpark();
+            }
         }
     }
 }

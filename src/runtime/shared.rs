@@ -11,7 +11,7 @@ use super::hog::HogLane;
 use super::idle::Idle;
 use super::local::LocalHome;
 use super::metrics::WorkerMetrics;
-use super::park::Parker;
+use super::park::{CondvarBlocker, Parker};
 use super::queue::{Deque, Injector, LifoSlot, Stealer};
 use super::worker::WorkerLocal;
 use super::ThreadGroup;
@@ -103,6 +103,9 @@ pub(crate) struct Shared {
     next_driver: AtomicUsize,
     /// Current-thread flavour: the worker's queue while no `block_on` is running it.
     pub(crate) idle_core: Mutex<Option<Deque<SharedTask>>>,
+    /// Current-thread flavour: `block_on` calls waiting for `idle_core` (another thread
+    /// runs the worker); each is unparked when the queue is put back (`block_on.rs`).
+    pub(crate) core_waiters: Mutex<Vec<Arc<Parker<CondvarBlocker>>>>,
     /// Every worker thread, successors included: shutdown waits for them.
     pub(crate) threads: ThreadGroup,
     /// Prefix of thread names (`Builder::thread_name`).
@@ -135,6 +138,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             next_driver: AtomicUsize::new(0),
             idle_core: Mutex::new(idle_core),
+            core_waiters: Mutex::new(Vec::new()),
             threads,
             thread_name,
             demotion_failed: AtomicBool::new(false),
