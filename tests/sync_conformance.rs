@@ -444,6 +444,28 @@ macro_rules! conformance {
             }
 
             #[test]
+            fn condition_notified_then_cancelled_while_relocking_passes_the_notification_on() {
+                let m = Mutex::new(());
+                let cond = Condition::new();
+                let mut w1 = Probe::new(cond.wait(m.try_lock().unwrap()));
+                w1.pending();
+                let mut w2 = Probe::new(cond.wait(m.try_lock().unwrap()));
+                w2.pending();
+                let holder = m.try_lock().unwrap();
+                cond.notify(1);
+                // w1 saw the notification and queues for the lock that `holder` has.
+                w1.pending();
+                assert_eq!((w1.wakes(), w2.wakes()), (1, 0));
+                drop(w1);
+                // w1 will never act on it: w2 gets the notification.
+                assert_eq!(w2.wakes(), 1);
+                w2.pending(); // notified; now queued for the lock
+                drop(holder);
+                drop(w2.ready());
+                assert!(m.try_lock().is_some());
+            }
+
+            #[test]
             fn condition_cancelled_waiter_is_not_notified_and_leaves_the_lock_free() {
                 let m = Mutex::new(());
                 let cond = Condition::new();

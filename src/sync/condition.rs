@@ -60,7 +60,8 @@ impl Condition {
     /// The future registers and unlocks on its first poll. Dropped while it waits, it
     /// withdraws (a notification it had been given but not seen goes to the next waiter)
     /// and the mutex stays unlocked: the guard was moved into `wait`, so the caller holds
-    /// nothing. Dropped while it relocks, it leaves the mutex's queue.
+    /// nothing. Dropped while it relocks, it leaves the mutex's queue and passes its
+    /// notification on to the next waiter.
     ///
     /// ```
     /// # use std::future::Future;
@@ -207,17 +208,24 @@ impl<'m, T: ?Sized> Future for ConditionWait<'_, 'm, T> {
 
 impl<T: ?Sized> Drop for ConditionWait<'_, '_, T> {
     fn drop(&mut self) {
-        if let Step::Notify { id, .. } = self.step {
-            let mut wakeups = Wakeups::new();
-            {
+        let mut wakeups = Wakeups::new();
+        match self.step {
+            Step::Notify { id, .. } => {
                 let mut list = self.condition.waiters.lock();
                 if list.cancel(id).is_some() {
                     // Notified but never saw it: the notification belongs to someone else.
                     list.notify(1, &mut wakeups);
                 }
             }
-            wakeups.wake();
+            // Notified, but gone before it had the lock back: its caller will not act on
+            // the notification, so it goes on to the next waiter (at worst a spurious
+            // wakeup there), as a `notify(1)` must not be lost to a cancelled waiter.
+            Step::Relock(_) => {
+                self.condition.waiters.lock().notify(1, &mut wakeups);
+            }
+            Step::Unlock(_) | Step::Done => {}
         }
+        wakeups.wake();
     }
 }
 
