@@ -239,6 +239,41 @@ fn a_task_spawned_by_a_task_that_keeps_computing_runs_on_the_peer() {
 }
 
 #[test]
+fn a_task_that_yielded_on_a_worker_that_then_stays_busy_runs_on_the_peer() {
+    // A yield puts the task on its worker's deferred list, to run after everything else
+    // there. If the next poll on that worker never ends, the task must not wait for it:
+    // the idle peer's rescue takes deferred tasks along with the driver and the queue.
+    let rt = rt(2);
+    for _ in 0..20 {
+        let resumed_in_time = rt.block_on(async {
+            weft::spawn(async {
+                // Let the peer finish searching and park first.
+                weft::time::sleep(Duration::from_millis(2)).await;
+                let resumed = Arc::new(AtomicBool::new(false));
+                let seen = resumed.clone();
+                // Queued here; runs on this worker as soon as this task yields.
+                let spinner = weft::spawn(async move {
+                    let give_up = Instant::now() + Duration::from_secs(20);
+                    while !seen.load(Ordering::Acquire) && Instant::now() < give_up {
+                        std::hint::spin_loop();
+                    }
+                    seen.load(Ordering::Acquire)
+                });
+                weft::yield_now().await;
+                resumed.store(true, Ordering::Release);
+                spinner.await.unwrap()
+            })
+            .await
+            .unwrap()
+        });
+        assert!(
+            resumed_in_time,
+            "the yielded task waited for the whole busy poll"
+        );
+    }
+}
+
+#[test]
 fn timer_on_a_busy_worker_is_served_when_no_worker_is_idle() {
     // One worker hogs its thread; the other never parks either (its task only yields), so
     // there is no parked watcher: the running peer's maintenance must do the rescue.

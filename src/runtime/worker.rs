@@ -25,8 +25,8 @@
 //! since the last look is stuck in one long poll; the watcher then
 //! - try-locks that peer's driver and turns it without blocking (its I/O events and expired
 //!   timers wake their tasks, which land on the watcher's own queue),
-//! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway),
-//!   and
+//! - empties the peer's LIFO slot and deferred list into its own queue (the peer's deque is
+//!   stealable anyway), and
 //! - registers the stuck peer's poll (an epoll fd) in its own driver, so that from then on
 //!   an event for the stuck peer ends the watcher's wait at once and is served right away,
 //!   not at the next timed round; it unregisters it when the peer's tick moves again or
@@ -40,7 +40,7 @@
 //! at each maintenance tick a worker looks for peers whose tick has not moved for
 //! `RESCUE_INTERVAL` (or in a poll `STUCK_AFTER_NS` old, when the poll was stamped: only
 //! while someone watches), and which are not parked, turns their
-//! drivers and empties their LIFO slots the same way, and steals a batch from their deques
+//! drivers and empties their LIFO slots and deferred lists the same way, and steals a batch from their deques
 //! (a worker that has work never searches, so it would not steal them otherwise); while it
 //! knows of a stuck peer it does so every `STUCK_RESCUE_INTERVAL` ticks.
 //!
@@ -176,8 +176,6 @@ pub(crate) struct WorkerLocal {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
     deque: Deque<SharedTask>,
-    /// Tasks that yielded; see step 5 in the module docs.
-    deferred: RefCell<Vec<SharedTask>>,
     /// Set while this worker turns a driver: the wakes it dispatches queue tasks without
     /// waking peers one by one; `after_turn` wakes at most one afterwards.
     in_turn: Cell<bool>,
@@ -216,7 +214,6 @@ impl WorkerLocal {
             index,
             shared,
             deque,
-            deferred: RefCell::new(Vec::new()),
             in_turn: Cell::new(false),
             tick: Cell::new(0),
             lifo_streak: Cell::new(0),
@@ -264,7 +261,7 @@ impl WorkerLocal {
     /// to the deque (`STUCK_AFTER_NS`).
     pub(crate) fn push_local(&self, task: SharedTask, how: Submit) {
         match how {
-            Submit::Yield => return self.deferred.borrow_mut().push(task),
+            Submit::Yield => return self.remote().deferred.lock().push(task),
             Submit::Wake if self.shared.config.lifo => match self.remote().lifo.put(task) {
                 None => return,
                 Some(prev) => self.deque.push(prev),
@@ -314,15 +311,14 @@ impl WorkerLocal {
     /// Moves deferred tasks to the back of the deque (where peers can steal them).
     /// True if there were any.
     fn flush_deferred(&self) -> bool {
-        let mut deferred = self.deferred.borrow_mut();
+        let deferred = std::mem::take(&mut *self.remote().deferred.lock());
         if deferred.is_empty() {
             return false;
         }
         let many = deferred.len() > 1;
-        for t in deferred.drain(..) {
+        for t in deferred {
             self.deque.push(t);
         }
-        drop(deferred);
         if many && self.shared.config.multi_thread {
             self.shared.notify_one();
         }
@@ -551,7 +547,7 @@ impl WorkerLocal {
     fn has_local_work(&self, home: Option<&LocalHome>) -> bool {
         !self.deque.is_empty()
             || !self.remote().lifo.is_empty()
-            || !self.deferred.borrow().is_empty()
+            || !self.remote().deferred.lock().is_empty()
             || home.is_some_and(|h| h.has_work())
     }
 
@@ -631,7 +627,8 @@ impl WorkerLocal {
         }
     }
 
-    /// The watcher's round: serve the drivers and LIFO slots of peers stuck in one poll.
+    /// The watcher's round: serve the drivers, LIFO slots and deferred lists of peers stuck
+    /// in one poll.
     /// True if it produced work for this worker.
     fn rescue(&self) -> bool {
         let shared = &self.shared;
@@ -662,7 +659,8 @@ impl WorkerLocal {
     }
 
     /// Serves a stuck peer's driver without blocking (the events and timers it handles
-    /// wake their tasks onto this worker's queues) and takes the task in its LIFO slot.
+    /// wake their tasks onto this worker's queues) and takes the task in its LIFO slot and
+    /// those on its deferred list.
     fn serve_stuck(&self, peer: &Remote) {
         if self.turn(|| peer.driver.try_turn_now()).is_none() {
             // Its lock is held, perhaps by the stuck thread itself, preempted mid-turn.
@@ -671,10 +669,15 @@ impl WorkerLocal {
         if let Some(t) = peer.lifo.take() {
             self.deque.push(t);
         }
+        // Tasks that yielded there wait for everything else on that worker, which now
+        // includes a poll that does not end.
+        for t in std::mem::take(&mut *peer.deferred.lock()) {
+            self.deque.push(t);
+        }
     }
 
     /// The rescue for when no worker is parked to watch: at its maintenance, a running
-    /// worker serves the driver and LIFO slot of any peer whose tick has not moved for
+    /// worker serves the driver, LIFO slot and deferred list of any peer whose tick has not moved for
     /// `RESCUE_INTERVAL` and which is not parked (stuck in one long poll). Without it, a
     /// peer that spins while every other worker is busy would strand its sockets until
     /// some worker ran out of work and parked as the watcher.
@@ -878,7 +881,7 @@ impl WorkerLocal {
 
     /// Drops every queued reference (shutdown).
     pub(crate) fn drain(&self) {
-        drop(std::mem::take(&mut *self.deferred.borrow_mut()));
+        drop(std::mem::take(&mut *self.remote().deferred.lock()));
         while let Some(t) = self.deque.pop() {
             drop(t);
         }
