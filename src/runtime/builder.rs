@@ -224,7 +224,6 @@ impl Builder {
             remotes.push(Remote {
                 stealer: deque.stealer(),
                 lifo: LifoSlot::new(),
-                deferred: Mutex::new(Vec::new()),
                 parker: Arc::new(Parker::new(DriverBlocker(driver.clone()))),
                 driver,
                 tick: AtomicU64::new(0),

@@ -49,10 +49,6 @@ pub(crate) struct Config {
 pub(crate) struct Remote {
     pub(crate) stealer: Stealer<SharedTask>,
     pub(crate) lifo: LifoSlot<Arc<Shared>>,
-    /// Tasks that woke themselves while running (`Submit::Yield`): run after everything
-    /// else here, and moved to the deque at each maintenance. Here rather than in the
-    /// worker's own cells so that a rescuer can take them from a worker stuck in a poll.
-    pub(crate) deferred: Mutex<Vec<SharedTask>>,
     pub(crate) parker: Arc<Parker<DriverBlocker>>,
     pub(crate) driver: Arc<Driver>,
     /// Task polls started by this worker; the watcher compares snapshots to spot a worker

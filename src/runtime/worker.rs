@@ -8,7 +8,9 @@
 //!    cannot starve the queue);
 //! 4. its own deque, then its local home, then a batch from the injector;
 //! 5. its deferred list: tasks that yielded (`yield_now`, or a spent coop budget) wait
-//!    until nothing else is ready, so a yield really lets everything else run first;
+//!    there until this worker starts its next poll, then go to the back of the deque, so
+//!    everything ready when they yielded runs first (as after asyncio's `sleep(0)`), and a
+//!    poll that does not end cannot strand them: peers steal from the deque;
 //! 6. a batch stolen from a random peer (while searching; see `idle.rs`).
 //!
 //! Every `event_interval` ticks it turns its driver without blocking, so a busy worker
@@ -25,8 +27,8 @@
 //! since the last look is stuck in one long poll; the watcher then
 //! - try-locks that peer's driver and turns it without blocking (its I/O events and expired
 //!   timers wake their tasks, which land on the watcher's own queue),
-//! - empties the peer's LIFO slot and deferred list into its own queue (the peer's deque is
-//!   stealable anyway), and
+//! - empties the peer's LIFO slot into its own queue (the peer's deque is stealable anyway),
+//!   and
 //! - registers the stuck peer's poll (an epoll fd) in its own driver, so that from then on
 //!   an event for the stuck peer ends the watcher's wait at once and is served right away,
 //!   not at the next timed round; it unregisters it when the peer's tick moves again or
@@ -40,7 +42,7 @@
 //! at each maintenance tick a worker looks for peers whose tick has not moved for
 //! `RESCUE_INTERVAL` (or in a poll `STUCK_AFTER_NS` old, when the poll was stamped: only
 //! while someone watches), and which are not parked, turns their
-//! drivers and empties their LIFO slots and deferred lists the same way, and steals a batch from their deques
+//! drivers and empties their LIFO slots the same way, and steals a batch from their deques
 //! (a worker that has work never searches, so it would not steal them otherwise); while it
 //! knows of a stuck peer it does so every `STUCK_RESCUE_INTERVAL` ticks.
 //!
@@ -176,6 +178,8 @@ pub(crate) struct WorkerLocal {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
     deque: Deque<SharedTask>,
+    /// Tasks that yielded; see step 5 in the module docs.
+    deferred: RefCell<Vec<SharedTask>>,
     /// Set while this worker turns a driver: the wakes it dispatches queue tasks without
     /// waking peers one by one; `after_turn` wakes at most one afterwards.
     in_turn: Cell<bool>,
@@ -214,6 +218,7 @@ impl WorkerLocal {
             index,
             shared,
             deque,
+            deferred: RefCell::new(Vec::new()),
             in_turn: Cell::new(false),
             tick: Cell::new(0),
             lifo_streak: Cell::new(0),
@@ -261,7 +266,7 @@ impl WorkerLocal {
     /// to the deque (`STUCK_AFTER_NS`).
     pub(crate) fn push_local(&self, task: SharedTask, how: Submit) {
         match how {
-            Submit::Yield => return self.remote().deferred.lock().push(task),
+            Submit::Yield => return self.deferred.borrow_mut().push(task),
             Submit::Wake if self.shared.config.lifo => match self.remote().lifo.put(task) {
                 None => return,
                 Some(prev) => self.deque.push(prev),
@@ -308,17 +313,26 @@ impl WorkerLocal {
         }
     }
 
+    /// Moves deferred tasks to the back of the deque, waking no peer.
+    fn move_deferred(&self) {
+        let mut deferred = self.deferred.borrow_mut();
+        for t in deferred.drain(..) {
+            self.deque.push(t);
+        }
+    }
+
     /// Moves deferred tasks to the back of the deque (where peers can steal them).
     /// True if there were any.
     fn flush_deferred(&self) -> bool {
-        let deferred = std::mem::take(&mut *self.remote().deferred.lock());
+        let mut deferred = self.deferred.borrow_mut();
         if deferred.is_empty() {
             return false;
         }
         let many = deferred.len() > 1;
-        for t in deferred {
+        for t in deferred.drain(..) {
             self.deque.push(t);
         }
+        drop(deferred);
         if many && self.shared.config.multi_thread {
             self.shared.notify_one();
         }
@@ -428,6 +442,10 @@ impl WorkerLocal {
     }
 
     fn run_task(&self, task: Runnable, home: Option<&LocalHome>) {
+        // Tasks that yielded go behind what is queued before this poll starts, where peers
+        // can steal them: kept on the deferred list, a poll that does not end would strand
+        // them (no rescuer reaches this worker's own cells).
+        self.move_deferred();
         if self.is_searching.replace(false) && self.shared.idle.transition_from_searching() {
             // Last searcher found work: there may be more, so hand the search on.
             self.shared.notify_one();
@@ -547,7 +565,7 @@ impl WorkerLocal {
     fn has_local_work(&self, home: Option<&LocalHome>) -> bool {
         !self.deque.is_empty()
             || !self.remote().lifo.is_empty()
-            || !self.remote().deferred.lock().is_empty()
+            || !self.deferred.borrow().is_empty()
             || home.is_some_and(|h| h.has_work())
     }
 
@@ -627,8 +645,7 @@ impl WorkerLocal {
         }
     }
 
-    /// The watcher's round: serve the drivers, LIFO slots and deferred lists of peers stuck
-    /// in one poll.
+    /// The watcher's round: serve the drivers and LIFO slots of peers stuck in one poll.
     /// True if it produced work for this worker.
     fn rescue(&self) -> bool {
         let shared = &self.shared;
@@ -659,8 +676,7 @@ impl WorkerLocal {
     }
 
     /// Serves a stuck peer's driver without blocking (the events and timers it handles
-    /// wake their tasks onto this worker's queues) and takes the task in its LIFO slot and
-    /// those on its deferred list.
+    /// wake their tasks onto this worker's queues) and takes the task in its LIFO slot.
     fn serve_stuck(&self, peer: &Remote) {
         if self.turn(|| peer.driver.try_turn_now()).is_none() {
             // Its lock is held, perhaps by the stuck thread itself, preempted mid-turn.
@@ -669,15 +685,10 @@ impl WorkerLocal {
         if let Some(t) = peer.lifo.take() {
             self.deque.push(t);
         }
-        // Tasks that yielded there wait for everything else on that worker, which now
-        // includes a poll that does not end.
-        for t in std::mem::take(&mut *peer.deferred.lock()) {
-            self.deque.push(t);
-        }
     }
 
     /// The rescue for when no worker is parked to watch: at its maintenance, a running
-    /// worker serves the driver, LIFO slot and deferred list of any peer whose tick has not moved for
+    /// worker serves the driver and LIFO slot of any peer whose tick has not moved for
     /// `RESCUE_INTERVAL` and which is not parked (stuck in one long poll). Without it, a
     /// peer that spins while every other worker is busy would strand its sockets until
     /// some worker ran out of work and parked as the watcher.
@@ -881,7 +892,7 @@ impl WorkerLocal {
 
     /// Drops every queued reference (shutdown).
     pub(crate) fn drain(&self) {
-        drop(std::mem::take(&mut *self.remote().deferred.lock()));
+        drop(std::mem::take(&mut *self.deferred.borrow_mut()));
         while let Some(t) = self.deque.pop() {
             drop(t);
         }
