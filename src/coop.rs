@@ -49,6 +49,23 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
     with_remaining(Some(BUDGET), f)
 }
 
+/// Whether this poll's budget is spent (never outside an executor-run poll).
+pub(crate) fn is_exhausted() -> bool {
+    REMAINING.try_with(|r| r.get() == Some(0)).unwrap_or(false)
+}
+
+/// Runs `f` (one part of a task's poll: a combinator's child, a timeout's timer) with a
+/// fresh budget if the parts before it spent the task's: otherwise a part that spends the
+/// whole budget on every poll would starve the parts after it, a timer among them, for
+/// good. The extra work per poll is bounded by one budget per part.
+pub(crate) fn fair<R>(f: impl FnOnce() -> R) -> R {
+    if is_exhausted() {
+        with_budget(f)
+    } else {
+        f()
+    }
+}
+
 /// Spends one unit of budget, or wakes the task and returns `Pending` when none is left.
 #[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<()> {

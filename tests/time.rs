@@ -144,3 +144,141 @@ fn current_thread_timers_work() {
         assert_eq!(a.await.unwrap() + b.await.unwrap(), 6);
     });
 }
+
+/// Runs `f` on a thread; fails instead of hanging if it does not return within 30 s.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} did not finish within 30 s"))
+}
+
+/// Ready on every operation: it only ever stops when the coop budget is spent.
+async fn busy_until(stop: Arc<AtomicBool>) {
+    let q = weft::sync::Queue::new(0);
+    q.put(0u64).await;
+    while !stop.load(Ordering::SeqCst) {
+        let v = q.get().await;
+        q.put(v + 1).await;
+    }
+}
+
+#[test]
+fn timeout_fires_around_a_future_that_spends_the_whole_budget_on_every_poll() {
+    let r = within("timeout around a busy future", || {
+        weft::run(async {
+            timeout(
+                Duration::from_millis(20),
+                busy_until(Arc::new(AtomicBool::new(false))),
+            )
+            .await
+        })
+    });
+    assert!(r.is_err(), "the busy future cannot have finished");
+}
+
+/// A busy child next to one that sleeps 5 ms, then stops the busy one.
+fn busy_and_sleeper() -> (
+    impl std::future::Future<Output = ()>,
+    impl std::future::Future<Output = ()>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    (busy_until(stop), async move {
+        sleep(Duration::from_millis(5)).await;
+        s.store(true, Ordering::SeqCst);
+    })
+}
+
+#[test]
+fn join_does_not_let_a_busy_child_starve_a_timer() {
+    within("join! with a busy child", || {
+        weft::run(async {
+            let (busy, sleeper) = busy_and_sleeper();
+            weft::join!(busy, sleeper);
+        })
+    });
+}
+
+#[test]
+fn join_all_does_not_let_a_busy_child_starve_a_timer() {
+    within("join_all with a busy child", || {
+        weft::run(async {
+            let (busy, sleeper) = busy_and_sleeper();
+            let children: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> =
+                vec![Box::pin(busy), Box::pin(sleeper)];
+            weft::join_all(children).await;
+        })
+    });
+}
+
+#[test]
+fn select_does_not_let_a_busy_branch_starve_a_timer() {
+    let won = within("select! with a busy branch", || {
+        weft::run(async {
+            weft::select! {
+                _ = busy_until(Arc::new(AtomicBool::new(false))) => "busy",
+                _ = sleep(Duration::from_millis(5)) => "timer",
+            }
+        })
+    });
+    assert_eq!(won, "timer");
+}
+
+#[test]
+fn a_sleep_polled_after_its_runtime_shut_down_never_completes_early() {
+    let rt = Builder::multi_thread().worker_threads(2).build().unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let _task = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        // This poll outlives the shutdown below...
+        std::thread::sleep(Duration::from_millis(300));
+        // ...so these sleeps are polled on a runtime that has shut down.
+        let start = Instant::now();
+        sleep(Duration::from_secs(5)).await;
+        let _ = done_tx.send(start.elapsed());
+    });
+    started_rx.recv().unwrap();
+    rt.shutdown_timeout(Duration::from_millis(10));
+    if let Ok(slept) = done_rx.recv_timeout(Duration::from_secs(1)) {
+        panic!("sleep(5 s) completed after {slept:?}");
+    }
+}
+
+#[test]
+fn reset_after_a_poll_wakes_the_task_for_the_new_deadline() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    /// Polls a one-hour sleep once, then moves its deadline close and waits.
+    struct ResetOnce {
+        sleep: weft::time::Sleep,
+        to: Option<Instant>,
+    }
+    impl Future for ResetOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if Pin::new(&mut self.sleep).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            if let Some(to) = self.to.take() {
+                self.sleep.reset(to);
+            }
+            Poll::Pending
+        }
+    }
+    within("a reset sleep", || {
+        weft::run(async {
+            let to = Instant::now() + Duration::from_millis(10);
+            ResetOnce {
+                sleep: sleep(Duration::from_secs(3600)),
+                to: Some(to),
+            }
+            .await;
+            assert!(Instant::now() >= to);
+        })
+    });
+}

@@ -11,7 +11,9 @@
 /// Must be used inside an `async` block or function: the macro expands to an `.await`. Each
 /// argument may be anything that implements `IntoFuture`; the arguments are evaluated in
 /// order before any is polled. On each wake every unfinished future is polled, in argument
-/// order. There is no limit on the number of futures other than the macro recursion limit.
+/// order; one polled after others spent the task's coop budget gets a fresh budget of its
+/// own, so a future that is busy on every poll cannot starve the rest (a timer among them).
+/// There is no limit on the number of futures other than the macro recursion limit.
 ///
 /// ```
 /// # weft::run(async {
@@ -70,7 +72,8 @@ macro_rules! join {
 /// Must be used inside `async` code. Each future (anything `IntoFuture`) is evaluated once,
 /// in order, and pinned inside the macro. Branches are polled **in the order written**, on
 /// every wake, so an earlier branch that is always ready starves later ones: put the one
-/// that must win ties first.
+/// that must win ties first. (One that is merely busy, spending the task's coop budget on
+/// every poll without finishing, does not: the branches after it get a fresh budget.)
 ///
 /// When a future finishes, its output is matched against the branch's pattern. If it
 /// matches, every other future is dropped and the handler runs with the pattern's bindings;
@@ -113,7 +116,7 @@ macro_rules! select {
                 $({
                     let ( $($skip,)* __slot, .. ) = &mut __futures;
                     if let ::core::option::Option::Some(__future) = __slot.as_mut().as_pin_mut() {
-                        match ::core::future::Future::poll(__future, __cx) {
+                        match $crate::compose::__private::poll_fair(__future, __cx) {
                             ::core::task::Poll::Ready(__value) => {
                                 // Finished: drop it now; its branch is over either way.
                                 __slot.set(::core::option::Option::None);

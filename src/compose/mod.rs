@@ -35,6 +35,16 @@ pub mod __private {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
+    /// Polls one of a `join!`'s futures or a `select!`'s branches with a fresh coop budget
+    /// if the ones before it spent the task's (`coop::fair`): a future that spends it on
+    /// every poll must not starve the others.
+    pub fn poll_fair<F: Future + ?Sized>(
+        future: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        crate::coop::fair(|| future.poll(cx))
+    }
+
     /// One of two; `select!` nests these to hold the winning branch's output.
     #[derive(Debug)]
     pub enum Either<L, R> {
@@ -67,7 +77,7 @@ pub mod __private {
         /// Polls the future unless it already finished. True once it has finished.
         pub fn poll(&mut self, cx: &mut Context<'_>) -> bool {
             if let Some(future) = &mut self.future {
-                if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                if let Poll::Ready(output) = poll_fair(future.as_mut(), cx) {
                     self.output = Some(output);
                     self.future = None;
                 }

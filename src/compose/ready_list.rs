@@ -183,15 +183,23 @@ impl<F: Future> Children<F> {
                     return;
                 }
             }
+            if crate::coop::is_exhausted() && woken.len() > 0 {
+                // The task's budget is spent: the rest wait for the next poll, ahead of
+                // the children woken meanwhile (a child that spends the budget on every
+                // poll wakes itself, and would otherwise always go first and starve them).
+                self.requeue(woken);
+                cx.waker().wake_by_ref();
+                return;
+            }
         }
     }
 
+    /// Puts children this pass did not reach back at the front of the queue.
     fn requeue(&self, rest: impl Iterator<Item = usize>) {
         let mut inner = self.list.inner.lock();
-        for index in rest {
-            // They are still flagged `queued` (step 4 did not run for them).
-            inner.woken.push(index);
-        }
+        // They are still flagged `queued` (step 4 did not run for them).
+        let later = std::mem::replace(&mut inner.woken, rest.collect());
+        inner.woken.extend(later);
     }
 }
 

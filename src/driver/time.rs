@@ -37,6 +37,11 @@ impl TimerEntry {
         self.fired.load(Ordering::Acquire)
     }
 
+    /// Takes the stored waker, if any.
+    pub(crate) fn take_waker(&self) -> Option<Waker> {
+        self.waker.lock().take()
+    }
+
     /// Stores `waker` unless an equivalent one is there. Returns whether the timer fired.
     pub(crate) fn register_waker(&self, waker: &Waker) -> bool {
         let mut slot = self.waker.lock();

@@ -73,10 +73,15 @@ impl Sleep {
         Instant::now() >= self.deadline
     }
 
-    /// Moves the deadline (the sleep can be awaited again).
+    /// Moves the deadline (the sleep can be awaited again). A task already waiting on it is
+    /// woken, so that its next poll waits for the new deadline.
     pub fn reset(&mut self, deadline: Instant) {
+        let waiting = self.registered.as_ref().and_then(|r| r.entry.take_waker());
         self.unregister();
         self.deadline = deadline;
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
     }
 
     fn unregister(&mut self) {
@@ -114,8 +119,9 @@ impl Future for Sleep {
         entry.register_waker(cx.waker());
         let tick = driver.clock.deadline_tick(self.deadline);
         match driver.timers.insert(tick, entry.clone()) {
-            // The runtime shut down: there is nothing left to wait for.
-            None => Poll::Ready(()),
+            // The runtime is shutting down: its tasks are being cancelled, this one at the
+            // end of its poll. A sleep never completes before its deadline.
+            None => Poll::Pending,
             Some((key, earliest)) => {
                 if earliest && !own {
                     // The owner may be parked with a later timeout: make it recompute.
@@ -212,7 +218,9 @@ impl<F: Future> Future for Timeout<F> {
             fut.set(None);
             return Poll::Ready(Ok(v));
         }
-        match Pin::new(&mut this.sleep).poll(cx) {
+        // The inner future may have spent the budget (one that always does would otherwise
+        // never time out): the timer is looked at all the same.
+        match crate::coop::fair(|| Pin::new(&mut this.sleep).poll(cx)) {
             Poll::Ready(()) => {
                 // Drop the inner future before reporting, as asyncio cancels before raising.
                 fut.set(None);
