@@ -11,10 +11,12 @@
 //! ```
 //!
 //! Options: `--addr HOST:PORT` (default: start a server in this process), `--conns N`
-//! (50), `--size BYTES` (64), `--secs S` (5), `--workers N` (all cores), `--mode stream`
+//! (50, at most 100,000), `--size BYTES` (64, at most 64 MiB), `--secs S` (5), `--workers N`
+//! (all cores), `--mode stream`
 //! (default: persistent connections, write `size` bytes and read them back, repeat; needs
 //! a server that echoes as it reads) or `--mode once` (the asyncio notes' protocol: one
-//! connection per request, write, half-close, read to the end).
+//! connection per request, write, half-close, read to the end). Bad options exit 2 with
+//! the usage; a run in which every connection failed exits 1.
 
 use std::io;
 use std::net::SocketAddr;
@@ -37,6 +39,11 @@ struct Options {
     workers: Option<usize>,
     mode: Mode,
 }
+
+/// Upper bounds on the options, so a typo fails with a usage error rather than an attempt
+/// to allocate the impossible.
+const MAX_CONNS: usize = 100_000;
+const MAX_SIZE: usize = 64 << 20;
 
 fn parse_options() -> Result<Options, String> {
     let mut o = Options {
@@ -69,8 +76,13 @@ fn parse_options() -> Result<Options, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if o.conns == 0 || o.size == 0 || !(o.secs > 0.0 && o.secs <= 3600.0) {
-        return Err("--conns and --size must be positive, --secs in (0, 3600]".into());
+    if !(1..=MAX_CONNS).contains(&o.conns)
+        || !(1..=MAX_SIZE).contains(&o.size)
+        || !(o.secs > 0.0 && o.secs <= 3600.0)
+    {
+        return Err(format!(
+            "--conns must be in 1..={MAX_CONNS}, --size in 1..={MAX_SIZE} bytes, --secs in (0, 3600]"
+        ));
     }
     Ok(o)
 }
@@ -211,6 +223,9 @@ async fn bench(o: Options) -> io::Result<()> {
         percentile(&latencies, 99.0),
         latencies.last().copied().unwrap_or(0)
     );
+    if failures == o.conns {
+        return Err(io::Error::other("every connection failed"));
+    }
     Ok(())
 }
 

@@ -15,7 +15,9 @@
 //! already received.
 //!
 //! Ctrl-C stops accepting; idle connections close at once, busy ones after their current
-//! response; then the program exits 0 (a second Ctrl-C leaves without waiting).
+//! response (a response still waiting for its client to read it, or a request body still
+//! arriving, is abandoned); then the program exits 0, after `GRACE` at the most (a second
+//! Ctrl-C leaves without waiting).
 
 use std::io;
 use std::pin::pin;
@@ -26,6 +28,8 @@ use weft::io::{start_server, StreamReader, StreamWriter};
 const BODY: &[u8] = b"Hello, world!";
 /// An idle keep-alive connection is closed after this long.
 const IDLE: Duration = Duration::from_secs(60);
+/// How long a Ctrl-C waits for connections to close before leaving them behind.
+const GRACE: Duration = Duration::from_secs(3);
 const MAX_HEADERS: usize = 100;
 const MAX_BODY: usize = 1 << 20;
 
@@ -135,9 +139,12 @@ async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
             // them before it sends this body.
             writer.write(&out);
             out.clear();
-            match weft::time::timeout(IDLE, reader.read_exact(head.content_length)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => return,
+            let body = weft::select! {
+                _ = stop.as_mut() => return,
+                body = weft::time::timeout(IDLE, reader.read_exact(head.content_length)) => body,
+            };
+            if !matches!(body, Ok(Ok(_))) {
+                return;
             }
         }
         respond(&mut out, "200 OK", BODY, head.keep_alive);
@@ -151,7 +158,13 @@ async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
         if !reader.buffer().windows(4).any(|w| w == b"\r\n\r\n") {
             writer.write(&out);
             out.clear();
-            if writer.drain().await.is_err() {
+            // A client that stops reading cannot hold the handler past `IDLE`, or past a
+            // Ctrl-C.
+            let drained = weft::select! {
+                _ = stop.as_mut() => return,
+                drained = weft::time::timeout(IDLE, writer.drain()) => drained,
+            };
+            if !matches!(drained, Ok(Ok(()))) {
                 return;
             }
         }
@@ -168,6 +181,8 @@ fn listen_addr() -> String {
 
 fn main() -> io::Result<()> {
     weft::run(async {
+        // Listening for Ctrl-C before the banner: from then on it cannot kill the process.
+        let mut ctrl_c = pin!(weft::signal::ctrl_c());
         let server = start_server(handle, listen_addr()).await?;
         println!(
             "Serving HTTP on http://{}/ (Ctrl-C to stop)",
@@ -175,7 +190,7 @@ fn main() -> io::Result<()> {
         );
         weft::select! {
             res = server.serve_forever() => res?,
-            res = weft::signal::ctrl_c() => res?,
+            res = ctrl_c.as_mut() => res?,
         }
         println!(
             "Ctrl-C: no longer accepting; closing {} connection(s)",
@@ -184,6 +199,9 @@ fn main() -> io::Result<()> {
         server.close();
         weft::select! {
             _ = server.wait_closed() => println!("all connections closed"),
+            _ = weft::time::sleep(GRACE) => {
+                println!("leaving {} connection(s) behind", server.open_connections());
+            }
             res = weft::signal::ctrl_c() => {
                 res?;
                 println!("second Ctrl-C: leaving {} connection(s) behind", server.open_connections());
