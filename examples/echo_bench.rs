@@ -76,10 +76,11 @@ fn parse_options() -> Result<Options, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if !(1..=MAX_CONNS).contains(&o.conns)
-        || !(1..=MAX_SIZE).contains(&o.size)
-        || !(o.secs > 0.0 && o.secs <= 3600.0)
-    {
+    let valid = (1..=MAX_CONNS).contains(&o.conns)
+        && (1..=MAX_SIZE).contains(&o.size)
+        && o.secs > 0.0
+        && o.secs <= 3600.0;
+    if !valid {
         return Err(format!(
             "--conns must be in 1..={MAX_CONNS}, --size in 1..={MAX_SIZE} bytes, --secs in (0, 3600]"
         ));

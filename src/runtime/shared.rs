@@ -12,7 +12,7 @@ use super::idle::Idle;
 use super::local::LocalHome;
 use super::metrics::WorkerMetrics;
 use super::park::{CondvarBlocker, Parker};
-use super::queue::{Deque, Injector, LifoSlot, Stealer};
+use super::queue::{Deque, Injector, LifoSlot, Steal, Stealer};
 use super::worker::WorkerLocal;
 use super::ThreadGroup;
 use crate::driver::{Driver, DriverBlocker};
@@ -224,10 +224,17 @@ impl Shared {
         }
     }
 
-    /// Drops every reference in the injector (shutdown).
+    /// Drops every reference in the injector (shutdown). Until it says `Empty`: a bounded
+    /// retry (`steal_retrying`) can give up on a run of `Retry`s (a racing stealer, or a
+    /// weak CAS failing spuriously) and leave a task behind, and a task left there holds
+    /// the runtime that holds the injector: the whole runtime would leak (found by Miri).
     pub(crate) fn drain_injector(&self) {
-        while let Some(t) = super::queue::steal_retrying(|| self.injector.steal()) {
-            drop(t);
+        loop {
+            match self.injector.steal() {
+                Steal::Success(t) => drop(t),
+                Steal::Empty => return,
+                Steal::Retry => std::hint::spin_loop(),
+            }
         }
     }
 

@@ -23,6 +23,14 @@ fn header<'a>(data: *const ()) -> &'a Header {
     unsafe { &*(data as *const Header) }
 }
 
+/// The task pointer to hand to the vtable: made from `data` itself, never from a `&Header`
+/// (a pointer derived from a shared reference to the header may not free or mutate the
+/// whole cell; Miri flags it under both Stacked and Tree Borrows).
+fn task_ptr(data: *const ()) -> NonNull<Header> {
+    // SAFETY: a waker's data pointer is never null (it came from a `NonNull<Header>`).
+    unsafe { NonNull::new_unchecked(data as *mut Header) }
+}
+
 unsafe fn clone(data: *const ()) -> RawWaker {
     header(data).state.ref_inc();
     RawWaker::new(data, &VTABLE)
@@ -46,7 +54,7 @@ unsafe fn wake_by_ref(data: *const ()) {
     if h.state.transition_to_notified_by_ref() == ToNotified::Submit {
         // SAFETY: the transition added the reference we hand over; the waker's own keeps
         // the cell alive until `schedule` returns.
-        unsafe { (h.vtable.schedule)(NonNull::from(h)) }
+        unsafe { (h.vtable.schedule)(task_ptr(data)) }
     }
 }
 
@@ -54,6 +62,6 @@ unsafe fn drop_waker(data: *const ()) {
     let h = header(data);
     if h.state.ref_dec() {
         // SAFETY: that was the last reference.
-        unsafe { (h.vtable.dealloc)(NonNull::from(h)) }
+        unsafe { (h.vtable.dealloc)(task_ptr(data)) }
     }
 }
