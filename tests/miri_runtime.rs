@@ -39,6 +39,16 @@ fn gate() -> (Gate, Arc<AtomicBool>, Arc<Mutex<Option<Waker>>>) {
     )
 }
 
+/// Spawns a gated task and lets it run until it has stored its waker.
+async fn parked_gate() -> (weft::JoinHandle<()>, Arc<AtomicBool>, Waker) {
+    let (g, flag, slot) = gate();
+    let h = weft::spawn(g);
+    weft::yield_now().await;
+    weft::yield_now().await;
+    let w = slot.lock().unwrap().take().expect("task stored its waker");
+    (h, flag, w)
+}
+
 #[test]
 fn rt_spawn_and_join() {
     let n = rt().block_on(async {
@@ -52,12 +62,8 @@ fn rt_spawn_and_join() {
 #[test]
 fn rt_task_waker_wake_by_ref_from_task() {
     rt().block_on(async {
-        let (g, flag, slot) = gate();
-        let h = weft::spawn(g);
-        weft::yield_now().await;
-        weft::yield_now().await;
+        let (h, flag, w) = parked_gate().await;
         flag.store(true, Ordering::Release);
-        let w = slot.lock().unwrap().take().expect("task stored its waker");
         w.wake_by_ref();
         drop(w);
         h.await.unwrap();
@@ -68,12 +74,8 @@ fn rt_task_waker_wake_by_ref_from_task() {
 #[test]
 fn rt_task_waker_wake_by_val_from_task() {
     rt().block_on(async {
-        let (g, flag, slot) = gate();
-        let h = weft::spawn(g);
-        weft::yield_now().await;
-        weft::yield_now().await;
+        let (h, flag, w) = parked_gate().await;
         flag.store(true, Ordering::Release);
-        let w = slot.lock().unwrap().take().expect("task stored its waker");
         w.wake();
         h.await.unwrap();
     });
@@ -83,11 +85,7 @@ fn rt_task_waker_wake_by_val_from_task() {
 #[test]
 fn rt_task_waker_woken_from_std_thread() {
     rt().block_on(async {
-        let (g, flag, slot) = gate();
-        let h = weft::spawn(g);
-        weft::yield_now().await;
-        weft::yield_now().await;
-        let w = slot.lock().unwrap().take().expect("task stored its waker");
+        let (h, flag, w) = parked_gate().await;
         let t = std::thread::spawn(move || {
             flag.store(true, Ordering::Release);
             let w2 = w.clone();
@@ -99,6 +97,17 @@ fn rt_task_waker_woken_from_std_thread() {
     });
 }
 
+/// Spawns a task that stores a clone of its waker in `slot` and finishes at once.
+fn spawn_keeping_waker(slot: Arc<Mutex<Option<Waker>>>) -> weft::JoinHandle<()> {
+    weft::spawn(async move {
+        std::future::poll_fn(|cx| {
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Ready(())
+        })
+        .await
+    })
+}
+
 /// The last reference to a task is a Waker clone dropped after the task completed and the
 /// JoinHandle is gone: drop_waker -> dealloc.
 #[test]
@@ -107,14 +116,7 @@ fn rt_waker_outlives_task() {
     let r = rt();
     let s2 = slot.clone();
     r.block_on(async move {
-        let h = weft::spawn(async move {
-            std::future::poll_fn(|cx| {
-                *s2.lock().unwrap() = Some(cx.waker().clone());
-                Poll::Ready(())
-            })
-            .await
-        });
-        h.await.unwrap();
+        spawn_keeping_waker(s2).await.unwrap();
     });
     // Finished, though a waker still holds its cell.
     assert_eq!(r.metrics().num_alive_tasks(), 0);
@@ -132,14 +134,7 @@ fn rt_waker_last_ref_dropped_on_other_thread() {
     let r = rt();
     let s2 = slot.clone();
     r.block_on(async move {
-        let h = weft::spawn(async move {
-            std::future::poll_fn(|cx| {
-                *s2.lock().unwrap() = Some(cx.waker().clone());
-                Poll::Ready(())
-            })
-            .await
-        });
-        drop(h);
+        drop(spawn_keeping_waker(s2));
         weft::yield_now().await;
         weft::yield_now().await;
     });
