@@ -2065,3 +2065,46 @@ fn current_thread_block_on_from_several_threads_hands_the_worker_on() {
         );
     });
 }
+
+/// Dropping a runtime joins its threads: when the drop returns, their thread-locals are
+/// gone too (workers and blocking-pool threads alike). Before, it returned once each
+/// thread had finished its work, while its exit (and its thread-locals' destructors) could
+/// still be running.
+#[test]
+fn dropping_a_runtime_joins_its_worker_and_blocking_threads() {
+    use std::cell::RefCell;
+    /// Set by a slow destructor of a thread-local.
+    struct SlowDrop(Arc<AtomicBool>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            thread::sleep(Duration::from_millis(20));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static HELD: RefCell<Option<SlowDrop>> = const { RefCell::new(None) };
+    }
+    for workers in [1, 2] {
+        let on_worker = Arc::new(AtomicBool::new(false));
+        let on_blocking = Arc::new(AtomicBool::new(false));
+        let runtime = rt(workers);
+        let (w, b) = (on_worker.clone(), on_blocking.clone());
+        runtime.block_on(async move {
+            weft::spawn(async move { HELD.with(|h| *h.borrow_mut() = Some(SlowDrop(w))) })
+                .await
+                .unwrap();
+            weft::spawn_blocking(move || HELD.with(|h| *h.borrow_mut() = Some(SlowDrop(b))))
+                .await
+                .unwrap();
+        });
+        drop(runtime);
+        assert!(
+            on_worker.load(Ordering::SeqCst),
+            "a worker thread outlived the drop"
+        );
+        assert!(
+            on_blocking.load(Ordering::SeqCst),
+            "a blocking thread outlived the drop"
+        );
+    }
+}

@@ -36,6 +36,9 @@ struct PoolState {
     notified: usize,
     shutdown: bool,
     spawned_ever: usize,
+    /// The pool's threads, joined by `shutdown` once `alive` is 0 (so it returns after
+    /// they are gone, thread-locals dropped). Finished ones are pruned as threads start.
+    handles: Vec<std::thread::JoinHandle<()>>,
 }
 
 pub(crate) struct PoolInner {
@@ -79,6 +82,7 @@ impl BlockingPool {
                     notified: 0,
                     shutdown: false,
                     spawned_ever: 0,
+                    handles: Vec::new(),
                 }),
                 work: Condvar::new(),
                 exited: Condvar::new(),
@@ -123,11 +127,17 @@ impl BlockingPool {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        break;
+                        return;
                     }
                     st = inner.exited.wait_timeout(st, d - now);
                 }
             }
+        }
+        // Every thread has let go of the runtime; wait out their exits too.
+        let handles = std::mem::take(&mut st.handles);
+        drop(st);
+        for h in handles {
+            let _ = h.join();
         }
     }
 
@@ -166,7 +176,11 @@ impl PoolInner {
         let spawned = std::thread::Builder::new()
             .name(format!("{}-blocking-{id}", self.thread_name))
             .spawn(move || inner.run_thread(handle));
-        if spawned.is_err() {
+        if let Ok(thread) = spawned {
+            let mut st = self.state.lock();
+            st.handles.retain(|h| !h.is_finished());
+            st.handles.push(thread);
+        } else {
             let mut st = self.state.lock();
             st.threads -= 1;
             st.alive -= 1;

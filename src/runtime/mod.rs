@@ -16,12 +16,13 @@
 //!    its `!Send` tasks on their own thread), drops its queued references, and exits. A
 //!    successor thread waiting for a demoted worker (`demote.rs`) gets it when the demoted
 //!    poll returns, or is dismissed, and exits the same way.
-//! 3. Wait for the workers and hog threads (up to the timeout, if one was given); drop
-//!    the hog lane's queued references.
+//! 3. Wait for the workers and hog threads (up to the timeout, if one was given) and, if
+//!    they all finished in time, join them, so that their thread-locals are gone when the
+//!    drop returns; drop the hog lane's queued references.
 //! 4. Close the owned-task list and cancel every `Send` task still in it (a task still
 //!    running on a worker that did not stop in time is only marked; it cancels itself when
 //!    its poll returns). Drain the injector.
-//! 5. Shut down the blocking pool, then every driver: pending I/O gets an error, timers are
+//! 5. Shut down the blocking pool (its threads joined the same way), then every driver: pending I/O gets an error, timers are
 //!    dropped, and every stored waker is released, which breaks the task -> runtime cycles.
 //!
 //! A runtime dropped on one of its own threads (a task or `spawn_blocking` closure owned
@@ -354,6 +355,9 @@ pub(crate) struct ThreadGroup {
 struct GroupState {
     alive: usize,
     closed: bool,
+    /// The group's threads, joined once `alive` is 0 so that shutdown returns only after
+    /// they are gone (thread-locals dropped). Finished ones are pruned as threads start.
+    handles: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl ThreadGroup {
@@ -363,6 +367,7 @@ impl ThreadGroup {
                 Mutex::new(GroupState {
                     alive: 0,
                     closed: false,
+                    handles: Vec::new(),
                 }),
                 Condvar::new(),
             )),
@@ -385,18 +390,19 @@ impl ThreadGroup {
             st.alive += 1;
         }
         let exit = Exit(self.state.clone());
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                let _exit = exit;
-                f()
-            })
-            .map(drop)
         // On error the closure (and `exit` with it) is dropped, undoing the count.
+        let handle = std::thread::Builder::new().name(name).spawn(move || {
+            let _exit = exit;
+            f()
+        })?;
+        let mut st = self.state.0.lock();
+        st.handles.retain(|h| !h.is_finished());
+        st.handles.push(handle);
+        Ok(())
     }
 
-    /// Closes the group, then waits until every thread exited or `deadline` passed. True
-    /// if all exited.
+    /// Closes the group, then waits until every thread exited (joined) or `deadline` passed.
+    /// True if all exited.
     fn wait(&self, deadline: Option<Instant>) -> bool {
         let (lock, cv) = &*self.state;
         let mut st = lock.lock();
@@ -412,6 +418,13 @@ impl ThreadGroup {
                     st = cv.wait_timeout(st, d - now);
                 }
             }
+        }
+        // Every thread is past its work; joining waits out its thread-local destructors
+        // and its exit, which take no runtime lock.
+        let handles = std::mem::take(&mut st.handles);
+        drop(st);
+        for h in handles {
+            let _ = h.join();
         }
         true
     }
