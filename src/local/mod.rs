@@ -54,6 +54,45 @@
 //! });
 //! ```
 //!
+//! The same holds for the other local primitives, each moved into a `weft::spawn` task:
+//!
+//! ```compile_fail,E0277
+//! let e = weft::local::Event::new();
+//! weft::spawn(async move { e.set() });
+//! ```
+//!
+//! ```compile_fail,E0277
+//! let c = weft::local::Condition::new();
+//! weft::spawn(async move { c.notify_all() });
+//! ```
+//!
+//! ```compile_fail,E0277
+//! let s = weft::local::Semaphore::new(1);
+//! weft::spawn(async move { drop(s.acquire().await) });
+//! ```
+//!
+//! ```compile_fail,E0277
+//! let q = weft::local::Queue::<u32>::new(1);
+//! weft::spawn(async move { q.put(1).await });
+//! ```
+//!
+//! while their `weft::sync` twins go anywhere:
+//!
+//! ```
+//! weft::run(async {
+//!     let (e, c) = (weft::sync::Event::new(), weft::sync::Condition::new());
+//!     let (s, q) = (weft::sync::Semaphore::new(1), weft::sync::Queue::<u32>::new(1));
+//!     weft::spawn(async move {
+//!         e.set();
+//!         c.notify_all();
+//!         drop(s.acquire().await);
+//!         q.put(1).await;
+//!     })
+//!     .await
+//!     .unwrap();
+//! });
+//! ```
+//!
 //! `weft::spawn_local` is where such tasks go: the task never leaves the worker that spawned
 //! it.
 //!
