@@ -347,7 +347,8 @@ impl IoSlab {
                     ev.is_read_closed(),
                     ev.is_write_closed(),
                     ev.is_error(),
-                ) | if ev.is_priority() { URGENT } else { 0 };
+                    ev.is_priority(),
+                );
                 (ev.token().0, ready)
             }),
             wakers,
@@ -379,7 +380,8 @@ impl IoSlab {
                     e.read_closed,
                     e.write_closed,
                     e.error,
-                ) | if e.priority { URGENT } else { 0 };
+                    e.priority,
+                );
                 (e.token, ready)
             }),
             wakers,
@@ -708,6 +710,7 @@ fn ready_bits(
     read_closed: bool,
     write_closed: bool,
     error: bool,
+    priority: bool,
 ) -> usize {
     let mut ready = 0;
     if readable {
@@ -724,6 +727,9 @@ fn ready_bits(
     }
     if error {
         ready |= ERROR;
+    }
+    if priority {
+        ready |= URGENT;
     }
     ready
 }

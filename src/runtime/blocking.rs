@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::context;
-use super::Handle;
+use super::{Handle, ThreadHandles};
 use crate::loom::{Arc, Condvar, Mutex};
 use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
@@ -36,9 +36,8 @@ struct PoolState {
     notified: usize,
     shutdown: bool,
     spawned_ever: usize,
-    /// The pool's threads, joined by `shutdown` once `alive` is 0 (so it returns after
-    /// they are gone, thread-locals dropped). Finished ones are pruned as threads start.
-    handles: Vec<std::thread::JoinHandle<()>>,
+    /// Joined by `shutdown` once `alive` is 0.
+    handles: ThreadHandles,
 }
 
 pub(crate) struct PoolInner {
@@ -82,7 +81,7 @@ impl BlockingPool {
                     notified: 0,
                     shutdown: false,
                     spawned_ever: 0,
-                    handles: Vec::new(),
+                    handles: ThreadHandles::default(),
                 }),
                 work: Condvar::new(),
                 exited: Condvar::new(),
@@ -134,11 +133,9 @@ impl BlockingPool {
             }
         }
         // Every thread has let go of the runtime; wait out their exits too.
-        let handles = std::mem::take(&mut st.handles);
+        let handles = st.handles.take();
         drop(st);
-        for h in handles {
-            let _ = h.join();
-        }
+        handles.join();
     }
 
     pub(crate) fn num_threads(&self) -> usize {
@@ -177,9 +174,7 @@ impl PoolInner {
             .name(format!("{}-blocking-{id}", self.thread_name))
             .spawn(move || inner.run_thread(handle));
         if let Ok(thread) = spawned {
-            let mut st = self.state.lock();
-            st.handles.retain(|h| !h.is_finished());
-            st.handles.push(thread);
+            self.state.lock().handles.add(thread);
         } else {
             let mut st = self.state.lock();
             st.threads -= 1;

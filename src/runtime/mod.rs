@@ -22,8 +22,9 @@
 //! 4. Close the owned-task list and cancel every `Send` task still in it (a task still
 //!    running on a worker that did not stop in time is only marked; it cancels itself when
 //!    its poll returns). Drain the injector.
-//! 5. Shut down the blocking pool (its threads joined the same way), then every driver: pending I/O gets an error, timers are
-//!    dropped, and every stored waker is released, which breaks the task -> runtime cycles.
+//! 5. Shut down the blocking pool (its threads joined the same way), then every driver:
+//!    pending I/O gets an error, timers are dropped, and every stored waker is released,
+//!    which breaks the task -> runtime cycles.
 //!
 //! A runtime dropped on one of its own threads (a task or `spawn_blocking` closure owned
 //! it) cannot wait for that thread: it does step 1 and hands steps 3 to 5 to a helper
@@ -355,9 +356,32 @@ pub(crate) struct ThreadGroup {
 struct GroupState {
     alive: usize,
     closed: bool,
-    /// The group's threads, joined once `alive` is 0 so that shutdown returns only after
-    /// they are gone (thread-locals dropped). Finished ones are pruned as threads start.
-    handles: Vec<std::thread::JoinHandle<()>>,
+    /// Joined once `alive` is 0.
+    handles: ThreadHandles,
+}
+
+/// The handles of a set of threads (a group, the blocking pool), for shutdown to join once
+/// the threads are done: it then returns only after they are gone, their thread-locals
+/// dropped. Handles of threads that finished earlier are dropped as new ones come.
+#[derive(Default)]
+pub(crate) struct ThreadHandles(Vec<std::thread::JoinHandle<()>>);
+
+impl ThreadHandles {
+    pub(crate) fn add(&mut self, handle: std::thread::JoinHandle<()>) {
+        self.0.retain(|h| !h.is_finished());
+        self.0.push(handle);
+    }
+
+    /// Takes every handle, to join outside the lock that guards them.
+    pub(crate) fn take(&mut self) -> ThreadHandles {
+        ThreadHandles(std::mem::take(&mut self.0))
+    }
+
+    pub(crate) fn join(self) {
+        for h in self.0 {
+            let _ = h.join();
+        }
+    }
 }
 
 impl ThreadGroup {
@@ -367,7 +391,7 @@ impl ThreadGroup {
                 Mutex::new(GroupState {
                     alive: 0,
                     closed: false,
-                    handles: Vec::new(),
+                    handles: ThreadHandles::default(),
                 }),
                 Condvar::new(),
             )),
@@ -395,9 +419,7 @@ impl ThreadGroup {
             let _exit = exit;
             f()
         })?;
-        let mut st = self.state.0.lock();
-        st.handles.retain(|h| !h.is_finished());
-        st.handles.push(handle);
+        self.state.0.lock().handles.add(handle);
         Ok(())
     }
 
@@ -421,11 +443,9 @@ impl ThreadGroup {
         }
         // Every thread is past its work; joining waits out its thread-local destructors
         // and its exit, which take no runtime lock.
-        let handles = std::mem::take(&mut st.handles);
+        let handles = st.handles.take();
         drop(st);
-        for h in handles {
-            let _ = h.join();
-        }
+        handles.join();
         true
     }
 }

@@ -313,30 +313,24 @@ impl WorkerLocal {
         }
     }
 
-    /// Moves deferred tasks to the back of the deque, waking no peer.
-    fn move_deferred(&self) {
+    /// Moves deferred tasks to the back of the deque, waking no peer; returns how many.
+    fn move_deferred(&self) -> usize {
         let mut deferred = self.deferred.borrow_mut();
+        let n = deferred.len();
         for t in deferred.drain(..) {
             self.deque.push(t);
         }
+        n
     }
 
     /// Moves deferred tasks to the back of the deque (where peers can steal them).
     /// True if there were any.
     fn flush_deferred(&self) -> bool {
-        let mut deferred = self.deferred.borrow_mut();
-        if deferred.is_empty() {
-            return false;
-        }
-        let many = deferred.len() > 1;
-        for t in deferred.drain(..) {
-            self.deque.push(t);
-        }
-        drop(deferred);
-        if many && self.shared.config.multi_thread {
+        let moved = self.move_deferred();
+        if moved > 1 && self.shared.config.multi_thread {
             self.shared.notify_one();
         }
-        true
+        moved > 0
     }
 
     fn next_rand(&self) -> u64 {
