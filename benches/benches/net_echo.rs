@@ -699,14 +699,15 @@ impl Measured {
 /// (`benches/reqlog.py FILE N` groups window N's slow requests into stalls).
 static REQLOG: std::sync::Mutex<Vec<(u32, u64, u32)>> = std::sync::Mutex::new(Vec::new());
 
-/// One connection's loop: latencies (µs) of the requests that completed inside the window.
+/// One connection's loop until `to`: the latencies (µs) of the requests that completed
+/// inside the window, and the stream back (slices use it again).
 async fn client_conn(
     mut s: tokio::net::TcpStream,
     size: usize,
     from: Instant,
     to: Instant,
     idx: u32,
-) -> io::Result<Vec<u32>> {
+) -> io::Result<(tokio::net::TcpStream, Vec<u32>)> {
     let log = std::env::var_os("NET_ECHO_REQLOG").is_some();
     let mut logged = Vec::new();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -720,7 +721,7 @@ async fn client_conn(
             if log {
                 REQLOG.lock().unwrap().append(&mut logged);
             }
-            return Ok(latencies);
+            return Ok((s, latencies));
         }
         // Both at once: a 64 KiB message must not wait on its own echo.
         tokio::try_join!(w.write_all(&message), r.read_exact(&mut reply))?;
@@ -767,43 +768,66 @@ fn connect_all(
     })
 }
 
-/// Runs the same client against `port`: `conns` connections, `size`-byte echoes,
+/// Runs the same client against `server`: `conns` connections, `size`-byte echoes,
 /// `o.warmup` then an `o.secs` window, on a client runtime of `o.client_threads` threads.
+/// Server CPU is `utime + stime` from `/proc/<pid>/stat`.
 fn run_client(
     server: &ServerProcess,
     o: &Options,
     conns: usize,
     size: usize,
 ) -> io::Result<Measured> {
-    let (warmup, secs) = (o.warmup, o.secs);
     let rt = client_runtime(o)?;
     let streams = connect_all(&rt, server.port, conns)?;
-    let start = Instant::now();
-    let from = start + Duration::from_secs_f64(warmup);
+    let (_, mut m) = run_window(&rt, server, streams, size, o.warmup, o.secs)?;
+    m.server_cpu = m.stat_cpu;
+    Ok(m)
+}
+
+/// Loads `server` over `streams` for `warmup` seconds, then measures an `secs` window:
+/// requests and latencies, and the server's CPU from a plain thread (not a task that might
+/// be late) at the window's two ends, both as schedstat run time (`server_cpu`) and as
+/// `utime + stime` (`stat_cpu`). Gives the streams back.
+fn run_window(
+    rt: &tokio::runtime::Runtime,
+    server: &ServerProcess,
+    streams: Vec<tokio::net::TcpStream>,
+    size: usize,
+    warmup: f64,
+    secs: f64,
+) -> io::Result<(Vec<tokio::net::TcpStream>, Measured)> {
+    let from = Instant::now() + Duration::from_secs_f64(warmup);
     let to = from + Duration::from_secs_f64(secs);
-    // The server's CPU is read by a plain thread at the window's ends, not by a task that
-    // might be late.
     let pid = server.child.id();
-    let sampler = std::thread::spawn(move || -> io::Result<((f64, f64), u64)> {
+    let sampler = std::thread::spawn(move || -> io::Result<(f64, (f64, f64), u64)> {
+        let look = || -> io::Result<_> {
+            Ok((
+                cpu_ns_secs_of(pid)?,
+                cpu_split_of(pid)?,
+                context_switches_of(pid),
+            ))
+        };
         std::thread::sleep(from.saturating_duration_since(Instant::now()));
-        let (c0, s0) = (cpu_split_of(pid)?, context_switches_of(pid));
+        let (n0, c0, s0) = look()?;
         std::thread::sleep(to.saturating_duration_since(Instant::now()));
-        let (c1, s1) = (cpu_split_of(pid)?, context_switches_of(pid));
-        Ok(((c1.0 - c0.0, c1.1 - c0.1), s1.saturating_sub(s0)))
+        let (n1, c1, s1) = look()?;
+        Ok((n1 - n0, (c1.0 - c0.0, c1.1 - c0.1), s1.saturating_sub(s0)))
     });
-    let results = rt.block_on(async {
+    let (streams, mut latencies) = rt.block_on(async {
         let tasks: Vec<_> = streams
             .into_iter()
             .enumerate()
             .map(|(i, s)| tokio::spawn(client_conn(s, size, from, to, i as u32)))
             .collect();
-        let mut all = Vec::new();
+        let (mut streams, mut all) = (Vec::with_capacity(tasks.len()), Vec::new());
         for t in tasks {
-            all.extend(t.await.map_err(io::Error::other)??);
+            let (s, l) = t.await.map_err(io::Error::other)??;
+            streams.push(s);
+            all.extend(l);
         }
-        io::Result::Ok(all)
+        io::Result::Ok((streams, all))
     })?;
-    let ((server_user, server_sys), switches) = sampler.join().expect("sampler")?;
+    let (server_cpu, (server_user, server_sys), switches) = sampler.join().expect("sampler")?;
     if let Some(f) = std::env::var_os("NET_ECHO_REQLOG") {
         use std::io::Write;
         let mut v = std::mem::take(&mut *REQLOG.lock().unwrap());
@@ -819,17 +843,19 @@ fn run_client(
         }
         out.flush()?;
     }
-    let mut latencies = results;
     latencies.sort_unstable();
-    Ok(Measured {
-        requests: latencies.len(),
-        window: secs,
-        server_cpu: server_user + server_sys,
-        stat_cpu: server_user + server_sys,
-        server_user,
-        switches,
-        latencies,
-    })
+    Ok((
+        streams,
+        Measured {
+            requests: latencies.len(),
+            window: secs,
+            server_cpu,
+            stat_cpu: server_user + server_sys,
+            server_user,
+            switches,
+            latencies,
+        },
+    ))
 }
 
 /// Starts `kind`, runs the client, stops the server.
@@ -1088,92 +1114,6 @@ fn print_echo_table(kinds: &[Kind], rows: &[EchoRow]) {
     }
 }
 
-/// One connection's part of a slice: requests until `to`, the latencies (µs) of those
-/// that ended inside `from..=to`, and the stream back for the next slice.
-async fn slice_conn(
-    s: tokio::net::TcpStream,
-    size: usize,
-    from: Instant,
-    to: Instant,
-) -> io::Result<(tokio::net::TcpStream, Vec<u32>)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let message = vec![b'x'; size];
-    let mut reply = vec![0u8; size];
-    let mut latencies = Vec::with_capacity(1024);
-    let mut s = s;
-    {
-        let (mut r, mut w) = s.split();
-        loop {
-            let start = Instant::now();
-            if start >= to {
-                break;
-            }
-            tokio::try_join!(w.write_all(&message), r.read_exact(&mut reply))?;
-            let end = Instant::now();
-            if end > from && end <= to {
-                latencies.push(end.duration_since(start).as_micros().min(u32::MAX as u128) as u32);
-            }
-        }
-    }
-    Ok((s, latencies))
-}
-
-/// One slice against `server` over its open `streams`: `o.slice_warmup`, then an
-/// `o.slice_secs` window whose server CPU comes from the threads' schedstat run time.
-fn run_slice(
-    rt: &tokio::runtime::Runtime,
-    server: &ServerProcess,
-    streams: Vec<tokio::net::TcpStream>,
-    o: &Options,
-    size: usize,
-) -> io::Result<(Vec<tokio::net::TcpStream>, Measured)> {
-    let from = Instant::now() + Duration::from_secs_f64(o.slice_warmup);
-    let to = from + Duration::from_secs_f64(o.slice_secs);
-    let pid = server.child.id();
-    let sampler = std::thread::spawn(move || -> io::Result<(f64, (f64, f64), u64)> {
-        std::thread::sleep(from.saturating_duration_since(Instant::now()));
-        let (n0, c0, s0) = (
-            cpu_ns_secs_of(pid)?,
-            cpu_split_of(pid)?,
-            context_switches_of(pid),
-        );
-        std::thread::sleep(to.saturating_duration_since(Instant::now()));
-        let (n1, c1, s1) = (
-            cpu_ns_secs_of(pid)?,
-            cpu_split_of(pid)?,
-            context_switches_of(pid),
-        );
-        Ok((n1 - n0, (c1.0 - c0.0, c1.1 - c0.1), s1.saturating_sub(s0)))
-    });
-    let (streams, mut latencies) = rt.block_on(async {
-        let tasks: Vec<_> = streams
-            .into_iter()
-            .map(|s| tokio::spawn(slice_conn(s, size, from, to)))
-            .collect();
-        let (mut streams, mut all) = (Vec::with_capacity(tasks.len()), Vec::new());
-        for t in tasks {
-            let (s, l) = t.await.map_err(io::Error::other)??;
-            streams.push(s);
-            all.extend(l);
-        }
-        io::Result::Ok((streams, all))
-    })?;
-    let (server_cpu, (server_user, server_sys), switches) = sampler.join().expect("sampler")?;
-    latencies.sort_unstable();
-    Ok((
-        streams,
-        Measured {
-            requests: latencies.len(),
-            window: o.slice_secs,
-            server_cpu,
-            stat_cpu: server_user + server_sys,
-            server_user,
-            switches,
-            latencies,
-        },
-    ))
-}
-
 /// `--only slices`: each server starts once and keeps its `conns` connections open; then,
 /// for `--reps` rounds, the client loads the servers one after another for a short slice
 /// each (`--slice-warmup` 0.1 s, then a `--slice-secs` 0.4 s window), in an order rotated
@@ -1206,7 +1146,8 @@ fn slices_suite(o: &Options) -> io::Result<()> {
         for round in 0..o.reps {
             for kind in rotated(&kinds, round) {
                 let (server, streams) = open.remove(&kind).expect("server");
-                let (streams, m) = run_slice(&rt, &server, streams, o, size)?;
+                let (streams, m) =
+                    run_window(&rt, &server, streams, size, o.slice_warmup, o.slice_secs)?;
                 log_point(
                     &format!("slice {conns:>3} x {:>2} KiB round {round}", size / 1024),
                     kind,
