@@ -68,4 +68,14 @@ for name in echo_server http_hello; do
         interrupt
     done
 done
+echo "== a bad command line is a usage error (exit 2), not a server"
+for name in echo_server http_hello; do
+    for args in "--no-such-flag" "127.0.0.1:0 127.0.0.1:0"; do
+        rc=0
+        # shellcheck disable=SC2086 # the words of $args are the arguments
+        timeout 10 "$bin/$name" $args >"$log" 2>&1 || rc=$?
+        [ "$rc" -eq 2 ] || fail "$name $args: exit status $rc, not 2"
+        grep -q "usage:" "$log" || fail "$name $args printed no usage"
+    done
+done
 echo "examples.sh: ok"

@@ -81,19 +81,38 @@ async fn handle_stream(mut reader: StreamReader, mut writer: StreamWriter) {
     }
 }
 
-/// `PORT`, `HOST:PORT`, or the default.
-fn listen_addr(args: &[String]) -> String {
-    match args.iter().find(|a| !a.starts_with("--")) {
-        Some(a) if a.contains(':') => a.clone(),
-        Some(port) => format!("127.0.0.1:{port}"),
-        None => "127.0.0.1:8888".to_string(),
+const USAGE: &str = "usage: echo_server [PORT | HOST:PORT] [--stream]";
+
+/// The listening address (`PORT`, `HOST:PORT`, or 127.0.0.1:8888) and whether to echo
+/// as it reads (`--stream`); anything else is a usage error.
+fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, bool), String> {
+    let (mut addr, mut stream) = (None, false);
+    for a in args {
+        match a.as_str() {
+            "--stream" => stream = true,
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}\n{USAGE}")),
+            _ if addr.is_some() => return Err(format!("one address only, got {a} too\n{USAGE}")),
+            _ if a.contains(':') => addr = Some(a),
+            _ => addr = Some(format!("127.0.0.1:{a}")),
+        }
     }
+    Ok((addr.unwrap_or_else(|| "127.0.0.1:8888".to_string()), stream))
 }
 
 fn main() -> io::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let addr = listen_addr(&args);
-    let stream = args.iter().any(|a| a == "--stream");
+    let (addr, stream) = match parse_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            // `--help` asked for the usage: stdout and success; anything else is an error.
+            if message == USAGE {
+                println!("{message}");
+                std::process::exit(0);
+            }
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
     weft::run(async move {
         // Listening for Ctrl-C before the banner: from then on it cannot kill the process.
         let mut ctrl_c = pin!(weft::signal::ctrl_c());

@@ -171,19 +171,40 @@ async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
     }
 }
 
-fn listen_addr() -> String {
-    match std::env::args().nth(1) {
+const USAGE: &str = "usage: http_hello [PORT | HOST:PORT]";
+
+/// `PORT`, `HOST:PORT`, or 127.0.0.1:8080; anything else is a usage error.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<String, String> {
+    let addr = match args.next() {
+        None => return Ok("127.0.0.1:8080".to_string()),
+        Some(a) if a == "-h" || a == "--help" => return Err(USAGE.to_string()),
+        Some(a) if a.starts_with('-') => return Err(format!("unknown option {a}\n{USAGE}")),
         Some(a) if a.contains(':') => a,
         Some(port) => format!("127.0.0.1:{port}"),
-        None => "127.0.0.1:8080".to_string(),
+    };
+    match args.next() {
+        None => Ok(addr),
+        Some(extra) => Err(format!("one address only, got {extra} too\n{USAGE}")),
     }
 }
 
 fn main() -> io::Result<()> {
+    let addr = match parse_args(std::env::args().skip(1)) {
+        Ok(addr) => addr,
+        Err(message) => {
+            // `--help` asked for the usage: stdout and success; anything else is an error.
+            if message == USAGE {
+                println!("{message}");
+                std::process::exit(0);
+            }
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
     weft::run(async {
         // Listening for Ctrl-C before the banner: from then on it cannot kill the process.
         let mut ctrl_c = pin!(weft::signal::ctrl_c());
-        let server = start_server(handle, listen_addr()).await?;
+        let server = start_server(handle, addr).await?;
         println!(
             "Serving HTTP on http://{}/ (Ctrl-C to stop)",
             server.local_addr()?
