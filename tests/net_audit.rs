@@ -1725,6 +1725,130 @@ fn a_reply_written_without_drain_is_sent_when_the_handler_returns() {
     });
 }
 
+/// A reply far bigger than the socket buffers, written without `drain` by a handler that
+/// then returns before the peer reads a byte: the writer's drop hands what the socket could
+/// not take to a task that finishes it, so all of it arrives before the end of stream
+/// (asyncio's transport does the same). Also from the client's side: a request far bigger
+/// than the buffers, the writer dropped before the server reads.
+#[test]
+fn a_big_reply_written_without_drain_arrives_whole() {
+    const BIG: usize = 8 << 20;
+    let _s = serial();
+    let rt = rt(2);
+    rt.block_on(async {
+        let before = fd_count();
+        let data = Arc::new(pattern().repeat(BIG / pattern().len()));
+        let reply = data.clone();
+        // Set by the second client once its writer is dropped.
+        let request_dropped = Arc::new(Event::new());
+        let dropped = request_dropped.clone();
+        let server = start_server(
+            move |mut r: StreamReader, mut w: StreamWriter| {
+                let (reply, dropped) = (reply.clone(), dropped.clone());
+                async move {
+                    let line = r.read_line().await.unwrap_or_default();
+                    if line == b"send\n" {
+                        w.write(&reply);
+                        return;
+                    }
+                    dropped.wait().await;
+                    let rest = r.read_to_end().await.unwrap();
+                    w.write(format!("{}\n", line.len() + rest.len()).as_bytes());
+                    let _ = w.drain().await;
+                }
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let handlers_done = || async {
+            let done = timeout(HANG, async {
+                while server.open_connections() > 0 {
+                    weft::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+            assert!(done.is_ok(), "a handler never returned");
+        };
+
+        let (mut r, mut w) = open_connection(addr).await.unwrap();
+        w.write(b"send\n");
+        // Only once the handler has returned (and dropped its writer) is anything read.
+        weft::time::sleep(Duration::from_millis(20)).await;
+        handlers_done().await;
+        let got = timeout(HANG, r.read_to_end())
+            .await
+            .expect("reply hung")
+            .unwrap();
+        assert_eq!(got.len(), BIG);
+        assert!(got[..] == data[..], "the reply differs");
+        drop((r, w));
+
+        let (mut r, mut w) = open_connection(addr).await.unwrap();
+        w.write(b"request\n");
+        w.write(&data);
+        drop(w);
+        request_dropped.set();
+        let got = timeout(HANG, r.read_to_end())
+            .await
+            .expect("answer hung")
+            .unwrap();
+        assert_eq!(got, format!("{}\n", b"request\n".len() + BIG).into_bytes());
+        drop(r);
+
+        server.close();
+        timeout(HANG, server.wait_closed()).await.unwrap();
+        fds_settle_to(before).await;
+    });
+}
+
+/// Tasks spawned so far on the current runtime.
+fn rt_spawned() -> u64 {
+    weft::Handle::current().metrics().spawned_tasks_count()
+}
+
+/// A writer dropped with a reply buffered for a peer that never reads: the task that
+/// holds it waits for the peer, and a runtime shutting down drops it with its socket. No
+/// hang, no descriptor left.
+#[test]
+fn a_reply_left_for_a_peer_that_never_reads_goes_with_the_runtime() {
+    let _s = serial();
+    let before = fd_count();
+    let rt = rt(2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.block_on(async {
+        let server = start_server(
+            move |_r: StreamReader, mut w: StreamWriter| async move {
+                w.write(&vec![b'z'; 16 << 20]);
+            },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let spawned = rt_spawned();
+        // A client that connects and never reads, kept open past the runtime.
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        tx.send(client).unwrap();
+        // Until the connection was accepted and its handler returned, leaving the reply
+        // to the writer's task.
+        let handed_on = timeout(HANG, async {
+            // Two tasks: the handler's and the one its writer's drop spawned.
+            while server.open_connections() > 0 || rt_spawned() < spawned + 2 {
+                weft::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(handed_on.is_ok(), "the handler never returned");
+        server.close();
+    });
+    drop(rt);
+    let client = rx.recv().unwrap();
+    drop(client);
+    assert_eq!(fd_count(), before);
+}
+
 /// Several tasks accepting from one listener and receiving from one UDP socket at once:
 /// every connection and every datagram reaches exactly one of them, and none hangs.
 #[test]

@@ -21,10 +21,13 @@ use futures_io::AsyncWrite;
 /// grows until the next [`drain`](Self::drain) (or `close`). Once bytes are buffered, later
 /// writes queue behind them. Call `drain().await` after writing a batch: it writes the
 /// whole buffer to the inner writer and flushes it, waiting as long as the peer is slow;
-/// that is the backpressure. There is no background writer (unlike an asyncio transport):
-/// buffered bytes move only in `drain`, `close`, and, as far as they go without waiting,
-/// when the `StreamWriter` is dropped; the rest is then lost. So a reply that a slow peer
-/// cannot take yet needs a `drain` (or `close`) before its handler returns.
+/// that is the backpressure. Buffered bytes move in `drain` and `close`, not behind the
+/// caller's back, with one exception: a writer dropped with bytes still buffered (a handler
+/// that returned without `drain`) hands them to a task of its own, which sends them as the
+/// peer takes them and then closes the writer, as an asyncio transport finishes its buffer
+/// before it closes. Nothing written is lost while the peer reads. (Dropped outside any
+/// weft runtime, or while the runtime shuts down, a writer sends only what goes without
+/// waiting.)
 ///
 /// Each `write` that goes straight through is one system call: a response built from
 /// many small pieces is cheaper written once.
@@ -61,6 +64,9 @@ pub struct StreamWriter {
     closing: bool,
     /// Set by a `write` after `close` began; makes every later `drain` fail.
     wrote_after_close: bool,
+    /// Set on the writer that a drop handed its unsent bytes to (`Drop`): that one never
+    /// hands them on again.
+    detached: bool,
 }
 
 impl StreamWriter {
@@ -86,6 +92,7 @@ impl StreamWriter {
             high_water: StreamWriter::DEFAULT_HIGH_WATER_MARK,
             closing: false,
             wrote_after_close: false,
+            detached: false,
         }
     }
 
@@ -358,19 +365,64 @@ impl AsyncWrite for StreamWriter {
 impl Drop for StreamWriter {
     /// Hands what is still buffered to the inner writer, as far as it takes it without
     /// waiting, then flushes it the same way: a reply written by a handler that then
-    /// returned without `drain` is sent if the socket has room for it, and an inner writer
-    /// with a buffer of its own is asked to pass on what it holds. Skipped while the
-    /// thread unwinds from a panic (a second panic in the inner writer would abort).
+    /// returned without `drain` is sent at once if the socket has room for it, and an
+    /// inner writer with a buffer of its own is asked to pass on what it holds. What the
+    /// inner writer cannot take yet goes, with the inner writer, to a new task on the
+    /// current runtime, which sends it as the peer takes it and closes the writer (its
+    /// errors have nobody to go to and end it quietly). Skipped while the thread unwinds
+    /// from a panic (a second panic in the inner writer would abort).
     fn drop(&mut self) {
         // After a `close` that got everything out, the inner writer is closed: leave it.
         if std::thread::panicking() || (self.closing && self.sent == self.buf.len()) {
             return;
         }
-        without_waiting(|cx| {
-            if let Poll::Ready(Ok(())) = self.poll_write_out(cx) {
+        let mut left = false;
+        without_waiting(|cx| match self.poll_write_out(cx) {
+            Poll::Ready(Ok(())) => {
                 let _ = self.inner.as_mut().poll_flush(cx);
             }
+            Poll::Ready(Err(_)) => {}
+            Poll::Pending => left = true,
         });
+        if !left || self.detached {
+            return;
+        }
+        let Some(handle) = crate::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut rest = StreamWriter {
+            inner: std::mem::replace(&mut self.inner, Box::pin(Detached)),
+            buf: std::mem::take(&mut self.buf),
+            sent: std::mem::take(&mut self.sent),
+            peer: self.peer,
+            high_water: self.high_water,
+            closing: false,
+            wrote_after_close: false,
+            detached: true,
+        };
+        // Detached: nobody waits for it. A runtime shutting down drops it unpolled, and
+        // its writer's drop, being `detached`, sends what it can and hands on nothing.
+        drop(handle.spawn(async move {
+            let _ = rest.close().await;
+        }));
+    }
+}
+
+/// What a dropped [`StreamWriter`] keeps once its inner writer went to the task that
+/// finishes sending: a writer that is already closed.
+struct Detached;
+
+impl AsyncWrite for Detached {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
