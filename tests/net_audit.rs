@@ -1849,6 +1849,96 @@ fn a_reply_left_for_a_peer_that_never_reads_goes_with_the_runtime() {
     assert_eq!(fd_count(), before);
 }
 
+/// Polls so far on all of the current runtime's workers.
+fn rt_polls() -> u64 {
+    let m = weft::Handle::current().metrics();
+    (0..m.num_workers()).map(|i| m.worker_poll_count(i)).sum()
+}
+
+/// More tasks waiting on one socket than any fixed limit of its waiter list (1,100 in
+/// `recv_from`, 1,200 in `accept`): once all are waiting, an idle socket polls nobody.
+/// (With a fixed limit of 1,024, registrations evicted and woke each other for ever: a
+/// busy loop of millions of polls a second on a socket nothing arrived at.) Then every
+/// one of them still gets its datagram or connection.
+#[test]
+fn more_than_a_thousand_waiters_on_one_socket_do_not_spin() {
+    let _s = serial();
+    rt(2).block_on(async {
+        let udp = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let listener = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let (udp_waiters, tcp_waiters) = (1100, 1200);
+        let received = Arc::new(AtomicUsize::new(0));
+        let receivers: Vec<_> = (0..udp_waiters)
+            .map(|_| {
+                let (udp, received) = (udp.clone(), received.clone());
+                weft::spawn(async move {
+                    let mut buf = [0u8; 8];
+                    let (n, _) = udp.recv_from(&mut buf).await.unwrap();
+                    received.fetch_add(1, Ordering::Relaxed);
+                    u32::from_le_bytes(buf[..n].try_into().unwrap())
+                })
+            })
+            .collect();
+        let acceptors: Vec<_> = (0..tcp_waiters)
+            .map(|_| {
+                let listener = listener.clone();
+                weft::spawn(async move { listener.accept().await.map(drop).is_ok() })
+            })
+            .collect();
+        // Every task runs once and waits; while the lists grow, a registration may evict
+        // and wake others, which settles within a few rounds. Then a 50 ms stretch polls
+        // nothing but this task's sleep (a poll or two; a busy loop, hundreds of
+        // thousands). No claim about how soon it settles: only that it does.
+        let settled = timeout(HANG, async {
+            loop {
+                let from = rt_polls();
+                weft::time::sleep(Duration::from_millis(50)).await;
+                if rt_polls() - from < 20 {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            settled.is_ok(),
+            "{} tasks waiting on idle sockets never stopped polling",
+            udp_waiters + tcp_waiters
+        );
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..udp_waiters as u32 {
+            // At most 64 datagrams in flight: more could overflow the receive buffer,
+            // and UDP would drop them.
+            let in_flight = timeout(HANG, async {
+                while i as usize - received.load(Ordering::Relaxed) >= 64 {
+                    weft::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+            assert!(in_flight.is_ok(), "datagrams stopped arriving at {i}");
+            sender
+                .send_to(&i.to_le_bytes(), udp.local_addr().unwrap())
+                .unwrap();
+        }
+        let addr = listener.local_addr().unwrap();
+        let clients: Vec<_> = (0..tcp_waiters)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        let mut got: Vec<u32> = timeout(HANG, weft::join_all(receivers))
+            .await
+            .expect("a receiver hung")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..udp_waiters as u32).collect::<Vec<_>>());
+        let accepted = timeout(HANG, weft::join_all(acceptors))
+            .await
+            .expect("an acceptor hung");
+        assert!(accepted.into_iter().all(|a| a.unwrap()));
+        drop(clients);
+    });
+}
+
 /// Several tasks accepting from one listener and receiving from one UDP socket at once:
 /// every connection and every datagram reaches exactly one of them, and none hangs.
 #[test]
