@@ -562,6 +562,55 @@ fn metrics_count_polls_steals_and_alive_tasks() {
     assert_eq!(m.global_queue_depth(), 0);
 }
 
+/// `spawn_local` tasks count in `spawned_tasks_count` and `num_alive_tasks` like `spawn`ed
+/// ones, from a worker and from `block_on`'s own thread, on both runtime flavours;
+/// `spawn_blocking` closures do not (as in tokio). Alive goes back to 0 when they end,
+/// also for local tasks cancelled because their `block_on` returned.
+#[test]
+fn metrics_count_local_tasks_too() {
+    for rt in [rt(2), Builder::current_thread().build().unwrap()] {
+        let gate = Arc::new(weft::sync::Event::new());
+        let open = gate.clone();
+        rt.block_on(async move {
+            let m = weft::Handle::current().metrics();
+            // 100 local tasks on block_on's thread, waiting on the gate.
+            let waiting: Vec<_> = (0..100)
+                .map(|_| {
+                    let gate = gate.clone();
+                    weft::spawn_local(async move { gate.wait().await })
+                })
+                .collect();
+            // A spawned task that spawns 50 local tasks on its worker and awaits them.
+            weft::spawn(async {
+                let hs: Vec<_> = (0..50)
+                    .map(|i| weft::spawn_local(async move { i }))
+                    .collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+            })
+            .await
+            .unwrap();
+            weft::spawn_blocking(|| ()).await.unwrap();
+            assert_eq!(m.spawned_tasks_count(), 151);
+            assert_eq!(m.num_alive_tasks(), 100);
+            open.set();
+            for h in waiting {
+                h.await.unwrap();
+            }
+            assert_eq!(m.num_alive_tasks(), 0);
+            // These stay pending: cancelled when this block_on returns.
+            for _ in 0..10 {
+                drop(weft::spawn_local(std::future::pending::<()>()));
+            }
+            assert_eq!(m.num_alive_tasks(), 10);
+        });
+        let m = rt.metrics();
+        assert_eq!(m.spawned_tasks_count(), 161);
+        assert_eq!(m.num_alive_tasks(), 0);
+    }
+}
+
 #[test]
 fn pinned_named_workers_run_tasks() {
     let rt = Builder::multi_thread()

@@ -78,7 +78,10 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
         let core = shared.idle_core.lock().take();
         if let Some(deque) = core {
             let parker = shared.remotes[0].parker.clone();
-            let home = LocalHome::new(Unparker::Worker(parker.clone()));
+            let home = LocalHome::new(
+                Unparker::Worker(parker.clone()),
+                shared.local_counts.clone(),
+            );
             let wake = MainWake::new(Unparker::Worker(parker));
             let _finish = HomeFinish(home.clone());
             let out = run_worker(handle, deque, pin!(future), &wake, &home);
@@ -146,7 +149,7 @@ fn block_on_parked<F: Future>(handle: &Handle, future: F) -> F::Output {
             Unparker::Thread(parker.clone())
         }
     };
-    let home = LocalHome::new(unparker());
+    let home = LocalHome::new(unparker(), shared.local_counts.clone());
     let wake = MainWake::new(unparker());
     let waker = Waker::from(wake.clone());
 

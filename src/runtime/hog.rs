@@ -116,7 +116,10 @@ fn run_thread(handle: Handle) {
     // only competes for cores at normal priority.
     let _ = crate::sys::set_thread_sched_idle(tid);
     let parker: ThreadParker = Arc::new(Parker::new(CondvarBlocker::new()));
-    let home = LocalHome::new(Unparker::Thread(parker.clone()));
+    let home = LocalHome::new(
+        Unparker::Thread(parker.clone()),
+        shared.local_counts.clone(),
+    );
     let cx = context::Context {
         handle,
         worker: None,

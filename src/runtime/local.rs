@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use super::context;
 use super::park::{CondvarBlocker, Parker};
 use crate::driver::DriverBlocker;
-use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::loom::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 /// How to wake a home's thread.
@@ -39,6 +39,25 @@ impl Unparker {
     }
 }
 
+/// A runtime's count of its `spawn_local` tasks, over all of its homes (a home goes with
+/// its thread; the counts stay), for `RuntimeMetrics`. Relaxed throughout: counters only,
+/// ordered with nothing else.
+#[derive(Debug, Default)]
+pub(crate) struct LocalCounts {
+    spawned: AtomicU64,
+    alive: AtomicUsize,
+}
+
+impl LocalCounts {
+    pub(crate) fn spawned(&self) -> u64 {
+        self.spawned.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn alive(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
+    }
+}
+
 pub(crate) struct LocalHome {
     /// The run queue; `None` once shut down (a late wake's reference is dropped, not
     /// queued, or it would keep the task, and through it this home, alive forever).
@@ -47,15 +66,17 @@ pub(crate) struct LocalHome {
     len: AtomicUsize,
     owned: OwnedTasks<Arc<LocalHome>>,
     unparker: Unparker,
+    counts: Arc<LocalCounts>,
 }
 
 impl LocalHome {
-    pub(crate) fn new(unparker: Unparker) -> Arc<LocalHome> {
+    pub(crate) fn new(unparker: Unparker, counts: Arc<LocalCounts>) -> Arc<LocalHome> {
         Arc::new(LocalHome {
             queue: Mutex::new(Some(VecDeque::new())),
             len: AtomicUsize::new(0),
             owned: OwnedTasks::new(),
             unparker,
+            counts,
         })
     }
 
@@ -108,6 +129,10 @@ impl LocalHome {
     {
         let (notified, join) = self.owned.bind_new(future, self.clone());
         if let Some(notified) = notified {
+            // Counted before it is queued: it runs on this thread, so it cannot end (and
+            // be uncounted) before this.
+            self.counts.spawned.fetch_add(1, Ordering::Relaxed);
+            self.counts.alive.fetch_add(1, Ordering::Relaxed);
             self.push(notified);
         }
         join
@@ -115,7 +140,8 @@ impl LocalHome {
 
     /// Cancels every local task and empties the queue. Must run on the home thread.
     pub(crate) fn shutdown(&self) {
-        self.owned.close_and_drain();
+        let drained = self.owned.close_and_drain();
+        self.counts.alive.fetch_sub(drained, Ordering::Relaxed);
         // Queued references of now-complete tasks: dropping them only frees memory.
         let drained = self.queue.lock().take();
         self.len.store(0, Ordering::Relaxed);
@@ -132,7 +158,11 @@ impl Schedule for Arc<LocalHome> {
     }
 
     fn release(&self, task: NonNull<Header>) -> bool {
-        self.owned.remove(task)
+        let removed = self.owned.remove(task);
+        if removed {
+            self.counts.alive.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
     }
 }
 

@@ -297,7 +297,10 @@ fn run_worker(worker: WorkerLocal) {
     let shared = worker.shared.clone();
     let index = worker.index;
     let remote = &shared.remotes[index];
-    let home = LocalHome::new(Unparker::Worker(remote.parker.clone()));
+    let home = LocalHome::new(
+        Unparker::Worker(remote.parker.clone()),
+        shared.local_counts.clone(),
+    );
     *remote.home.lock() = Some(home.clone());
     remote.thread.enter(crate::sys::current_thread_id());
     let leave = LeaveSlot(remote);

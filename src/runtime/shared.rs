@@ -9,7 +9,7 @@ use super::context;
 use super::demote::{Handoff, ThreadSlot};
 use super::hog::HogLane;
 use super::idle::Idle;
-use super::local::LocalHome;
+use super::local::{LocalCounts, LocalHome};
 use super::metrics::WorkerMetrics;
 use super::park::{CondvarBlocker, Parker};
 use super::queue::{Deque, Injector, LifoSlot, Steal, Stealer};
@@ -95,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) injector: Injector<SharedTask>,
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks<Arc<Shared>>,
+    /// `spawn_local` tasks, over all homes (`RuntimeMetrics`).
+    pub(crate) local_counts: Arc<LocalCounts>,
     pub(crate) blocking: BlockingPool,
     /// Where tasks marked as hogs run (`hog.rs`).
     pub(crate) hog: HogLane,
@@ -132,6 +134,7 @@ impl Shared {
             injector: Injector::new(),
             idle: Idle::new(n),
             owned: OwnedTasks::new(),
+            local_counts: Arc::default(),
             blocking,
             hog: HogLane::new(n),
             config,
