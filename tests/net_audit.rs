@@ -1762,21 +1762,20 @@ fn a_big_reply_written_without_drain_arrives_whole() {
         .await
         .unwrap();
         let addr = server.local_addr().unwrap();
-        let handlers_done = || async {
-            let done = timeout(HANG, async {
-                while server.open_connections() > 0 {
-                    weft::time::sleep(Duration::from_millis(2)).await;
-                }
-            })
-            .await;
-            assert!(done.is_ok(), "a handler never returned");
-        };
-
+        let spawned = rt_spawned();
         let (mut r, mut w) = open_connection(addr).await.unwrap();
         w.write(b"send\n");
-        // Only once the handler has returned (and dropped its writer) is anything read.
-        weft::time::sleep(Duration::from_millis(20)).await;
-        handlers_done().await;
+        // Only once the handler has returned (and dropped its writer, which spawned the
+        // task that sends the rest) is anything read.
+        let handed_on = timeout(HANG, async {
+            while rt_spawned() < spawned + 2 {
+                weft::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        assert!(handed_on.is_ok(), "the handler never returned");
+        // Still open: its reply is not all sent.
+        assert_eq!(server.open_connections(), 1);
         let got = timeout(HANG, r.read_to_end())
             .await
             .expect("reply hung")
@@ -1800,6 +1799,151 @@ fn a_big_reply_written_without_drain_arrives_whole() {
         server.close();
         timeout(HANG, server.wait_closed()).await.unwrap();
         fds_settle_to(before).await;
+    });
+}
+
+/// A handler that returns (or panics) with a big reply still buffered: the connection
+/// stays open, for `open_connections` and `wait_closed`, until the reply is sent; the
+/// usual "close, wait_closed, leave" ending then delivers it all, where it was cut at the
+/// socket buffer's size (with a clean end of stream) when the runtime went away.
+#[test]
+fn wait_closed_waits_for_a_reply_left_to_send() {
+    const BIG: usize = 8 << 20;
+    let _s = serial();
+    let before = fd_count();
+    for panics in [false, true] {
+        let rt = rt(2);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        // The client: a plain thread that asks, then reads only when told to.
+        let client = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr_rx.recv().unwrap()).unwrap();
+            s.write_all(b"go\n").unwrap();
+            go_rx.recv().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            got
+        });
+        rt.block_on(async move {
+            let server = start_server(
+                move |mut r: StreamReader, mut w: StreamWriter| async move {
+                    let _ = r.read_line().await;
+                    w.write(&vec![b'r'; BIG]);
+                    if panics {
+                        panic!("handler panics after its write (on purpose)");
+                    }
+                },
+                "127.0.0.1:0",
+            )
+            .await
+            .unwrap();
+            addr_tx.send(server.local_addr().unwrap()).unwrap();
+            // The handler has returned once the server has spawned its writer's task; the
+            // reply cannot be all sent, as the client has not read yet.
+            let spawned = rt_spawned();
+            let handed_on = timeout(HANG, async {
+                while rt_spawned() < spawned + 2 {
+                    weft::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+            assert!(handed_on.is_ok(), "the handler never returned");
+            assert_eq!(server.open_connections(), 1);
+            server.close();
+            let waiting = weft::spawn({
+                let server = server.clone();
+                async move { server.wait_closed().await }
+            });
+            weft::time::sleep(Duration::from_millis(20)).await;
+            assert!(
+                !waiting.is_finished(),
+                "wait_closed did not wait for the reply"
+            );
+            go_tx.send(()).unwrap();
+            timeout(HANG, waiting)
+                .await
+                .expect("wait_closed hung")
+                .unwrap();
+            assert_eq!(server.open_connections(), 0);
+        });
+        drop(rt);
+        let got = client.join().unwrap();
+        assert_eq!(got.len(), BIG, "panicking handler: {panics}");
+        assert!(got.iter().all(|&b| b == b'r'));
+    }
+    assert_eq!(fd_count(), before);
+}
+
+/// An inner writer with a buffer of its own, which passes bytes on only when flushed (as
+/// a TLS stream or a `BufWriter` does): a `StreamWriter` dropped after its bytes went into
+/// that buffer hands the pending flush on too, and the peer gets everything.
+#[test]
+fn a_dropped_writer_finishes_its_inner_writers_flush() {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Takes every write into `held`; `poll_flush` passes `held` to the socket.
+    struct Holding {
+        inner: weft::net::tcp::OwnedWriteHalf,
+        held: Vec<u8>,
+        passed: usize,
+    }
+
+    impl futures_io::AsyncWrite for Holding {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.get_mut().held.extend_from_slice(data);
+            Poll::Ready(Ok(data.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            let this = self.get_mut();
+            while this.passed < this.held.len() {
+                let n = std::task::ready!(
+                    Pin::new(&mut this.inner).poll_write(cx, &this.held[this.passed..])
+                )?;
+                this.passed += n;
+            }
+            Pin::new(&mut this.inner).poll_flush(cx)
+        }
+
+        fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            std::task::ready!(self.as_mut().poll_flush(cx))?;
+            Pin::new(&mut self.get_mut().inner).poll_close(cx)
+        }
+    }
+
+    const BIG: usize = 8 << 20;
+    let _s = serial();
+    rt(2).block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let mut w = StreamWriter::new(
+            Holding {
+                inner: write,
+                held: Vec::new(),
+                passed: 0,
+            },
+            None,
+        );
+        w.write(&vec![b'h'; BIG]);
+        assert_eq!(w.write_buffer_size(), 0, "the inner writer took it all");
+        drop(w);
+        let mut client = client;
+        let got = timeout(HANG, read_to_end(&mut client))
+            .await
+            .expect("hung")
+            .unwrap();
+        assert_eq!(got.len(), BIG);
+        assert!(got.iter().all(|&b| b == b'h'));
     });
 }
 
@@ -1835,12 +1979,14 @@ fn a_reply_left_for_a_peer_that_never_reads_goes_with_the_runtime() {
         // to the writer's task.
         let handed_on = timeout(HANG, async {
             // Two tasks: the handler's and the one its writer's drop spawned.
-            while server.open_connections() > 0 || rt_spawned() < spawned + 2 {
+            while rt_spawned() < spawned + 2 {
                 weft::time::sleep(Duration::from_millis(5)).await;
             }
         })
         .await;
         assert!(handed_on.is_ok(), "the handler never returned");
+        // The connection counts as open while its reply waits for the peer.
+        assert_eq!(server.open_connections(), 1);
         server.close();
     });
     drop(rt);

@@ -367,7 +367,8 @@ impl Server {
         !self.shared.state.lock().closed
     }
 
-    /// Connections whose handler is still running.
+    /// Open connections: those whose handler is still running, or whose writer (dropped
+    /// with bytes still to send) is still sending them.
     ///
     /// ```
     /// # weft::run(async {
@@ -424,8 +425,9 @@ impl Server {
         self.shared.close(None);
     }
 
-    /// Waits until the server is closed and every connection's handler has finished
-    /// (asyncio's `wait_closed`).
+    /// Waits until the server is closed and every connection is done: its handler has
+    /// finished, and so has the sending of any reply its writer was dropped with
+    /// (asyncio's `wait_closed`, which waits for transports to finish their buffers).
     ///
     /// ```
     /// # weft::run(async {
@@ -499,16 +501,20 @@ where
             None => return,
             Some(Ok((stream, peer))) => {
                 backoff = Duration::ZERO;
-                let guard = ConnectionGuard::new(&shared);
+                // Shared by the handler's task and its writer: the connection is open
+                // until both are done (a writer dropped with a reply still to send hands
+                // its share to the task that sends it).
+                let guard = Arc::new(ConnectionGuard::new(&shared));
                 let handler = handler.clone();
                 drop(crate::spawn(async move {
-                    let _guard = guard;
                     // Registered here, with the driver of the worker running this task.
                     let Ok(stream) = TcpStream::from_connected(stream) else {
                         return;
                     };
-                    let (reader, writer) = into_streams(stream, Some(peer));
+                    let (reader, mut writer) = into_streams(stream, Some(peer));
+                    writer.attach(Box::new(guard.clone()));
                     handler(reader, writer).await;
+                    drop(guard);
                 }));
             }
             Some(Err(e)) if sys::is_resource_exhaustion(&e) => {

@@ -67,6 +67,9 @@ pub struct StreamWriter {
     /// Set on the writer that a drop handed its unsent bytes to (`Drop`): that one never
     /// hands them on again.
     detached: bool,
+    /// Dropped with the inner writer, wherever that ends (here, or in the task a drop
+    /// hands it to): a server's count of the connection as open (`attach`).
+    attached: Option<Box<dyn Send>>,
 }
 
 impl StreamWriter {
@@ -93,7 +96,16 @@ impl StreamWriter {
             closing: false,
             wrote_after_close: false,
             detached: false,
+            attached: None,
         }
+    }
+
+    /// Keeps `keep` alive as long as the inner writer: until this writer is dropped, or,
+    /// if it is dropped with bytes still to send, until the task it hands them to is done.
+    /// A server attaches its count of the connection as open, so that `wait_closed` also
+    /// waits for such replies.
+    pub(crate) fn attach(&mut self, keep: Box<dyn Send>) {
+        self.attached = Some(keep);
     }
 
     /// Sends `data`: with nothing buffered, hands the inner writer what it takes without
@@ -367,23 +379,27 @@ impl Drop for StreamWriter {
     /// waiting, then flushes it the same way: a reply written by a handler that then
     /// returned without `drain` is sent at once if the socket has room for it, and an
     /// inner writer with a buffer of its own is asked to pass on what it holds. What the
-    /// inner writer cannot take yet goes, with the inner writer, to a new task on the
-    /// current runtime, which sends it as the peer takes it and closes the writer (its
-    /// errors have nobody to go to and end it quietly). Skipped while the thread unwinds
-    /// from a panic (a second panic in the inner writer would abort).
+    /// inner writer cannot take or flush yet goes, with the inner writer, to a new task on
+    /// the current runtime, which sends it as the peer takes it and closes the writer (its
+    /// errors have nobody to go to and end it quietly). While the thread unwinds from a
+    /// panic, the inner writer is not called here at all (a second panic would abort):
+    /// whatever is buffered goes to that task directly.
     fn drop(&mut self) {
         // After a `close` that got everything out, the inner writer is closed: leave it.
-        if std::thread::panicking() || (self.closing && self.sent == self.buf.len()) {
+        if self.closing && self.sent == self.buf.len() {
             return;
         }
-        let mut left = false;
-        without_waiting(|cx| match self.poll_write_out(cx) {
-            Poll::Ready(Ok(())) => {
-                let _ = self.inner.as_mut().poll_flush(cx);
-            }
-            Poll::Ready(Err(_)) => {}
-            Poll::Pending => left = true,
-        });
+        let left = if std::thread::panicking() {
+            self.sent < self.buf.len()
+        } else {
+            let mut left = false;
+            without_waiting(|cx| match self.poll_write_out(cx) {
+                Poll::Ready(Ok(())) => left = self.inner.as_mut().poll_flush(cx).is_pending(),
+                Poll::Ready(Err(_)) => {}
+                Poll::Pending => left = true,
+            });
+            left
+        };
         if !left || self.detached {
             return;
         }
@@ -399,6 +415,7 @@ impl Drop for StreamWriter {
             closing: false,
             wrote_after_close: false,
             detached: true,
+            attached: self.attached.take(),
         };
         // Detached: nobody waits for it. A runtime shutting down drops it unpolled, and
         // its writer's drop, being `detached`, sends what it can and hands on nothing.
