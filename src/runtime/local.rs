@@ -39,22 +39,72 @@ impl Unparker {
     }
 }
 
-/// A runtime's count of its `spawn_local` tasks, over all of its homes (a home goes with
-/// its thread; the counts stay), for `RuntimeMetrics`. Relaxed throughout: counters only,
-/// ordered with nothing else.
+/// A runtime's count of its `spawn_local` tasks, over all of its homes, for
+/// `RuntimeMetrics`: each home counts its own (on its own cache line: a count shared by
+/// every worker made each `spawn_local` and each local task's end contend for one line),
+/// and a home that goes folds its count into `retired`. The lock is taken only when a
+/// home comes or goes and when the metrics are read, so a reading sees every home once.
 #[derive(Debug, Default)]
 pub(crate) struct LocalCounts {
+    registry: Mutex<LocalRegistry>,
+}
+
+#[derive(Debug, Default)]
+struct LocalRegistry {
+    /// Tasks spawned by homes that are gone.
+    retired_spawned: u64,
+    homes: Vec<Arc<HomeCounts>>,
+}
+
+/// One home's counts, written only on the home's thread (spawns, and the ends of its
+/// tasks, which run there), so a load and a store replace a read-modify-write; read by
+/// the metrics from anywhere. Relaxed: counters only, ordered with nothing else.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct HomeCounts {
     spawned: AtomicU64,
     alive: AtomicUsize,
 }
 
-impl LocalCounts {
-    pub(crate) fn spawned(&self) -> u64 {
-        self.spawned.load(Ordering::Relaxed)
+impl HomeCounts {
+    fn spawned_one(&self) {
+        let spawned = self.spawned.load(Ordering::Relaxed);
+        self.spawned.store(spawned + 1, Ordering::Relaxed);
+        self.add_alive(1);
     }
 
-    pub(crate) fn alive(&self) -> usize {
-        self.alive.load(Ordering::Relaxed)
+    fn add_alive(&self, n: isize) {
+        let alive = self.alive.load(Ordering::Relaxed);
+        self.alive
+            .store(alive.wrapping_add_signed(n), Ordering::Relaxed);
+    }
+}
+
+impl LocalCounts {
+    fn register(&self) -> Arc<HomeCounts> {
+        let counts = Arc::new(HomeCounts::default());
+        self.registry.lock().homes.push(counts.clone());
+        counts
+    }
+
+    fn retire(&self, counts: &Arc<HomeCounts>) {
+        let mut registry = self.registry.lock();
+        registry.retired_spawned += counts.spawned.load(Ordering::Relaxed);
+        registry.homes.retain(|c| !Arc::ptr_eq(c, counts));
+    }
+
+    /// Local tasks spawned so far, and those alive now.
+    pub(crate) fn totals(&self) -> (u64, usize) {
+        let registry = self.registry.lock();
+        registry
+            .homes
+            .iter()
+            .fold((registry.retired_spawned, 0), |(spawned, alive), c| {
+                (
+                    spawned + c.spawned.load(Ordering::Relaxed),
+                    alive + c.alive.load(Ordering::Relaxed),
+                )
+            })
     }
 }
 
@@ -66,17 +116,19 @@ pub(crate) struct LocalHome {
     len: AtomicUsize,
     owned: OwnedTasks<Arc<LocalHome>>,
     unparker: Unparker,
-    counts: Arc<LocalCounts>,
+    counts: Arc<HomeCounts>,
+    registry: Arc<LocalCounts>,
 }
 
 impl LocalHome {
-    pub(crate) fn new(unparker: Unparker, counts: Arc<LocalCounts>) -> Arc<LocalHome> {
+    pub(crate) fn new(unparker: Unparker, registry: Arc<LocalCounts>) -> Arc<LocalHome> {
         Arc::new(LocalHome {
             queue: Mutex::new(Some(VecDeque::new())),
             len: AtomicUsize::new(0),
             owned: OwnedTasks::new(),
             unparker,
-            counts,
+            counts: registry.register(),
+            registry,
         })
     }
 
@@ -131,8 +183,7 @@ impl LocalHome {
         if let Some(notified) = notified {
             // Counted before it is queued: it runs on this thread, so it cannot end (and
             // be uncounted) before this.
-            self.counts.spawned.fetch_add(1, Ordering::Relaxed);
-            self.counts.alive.fetch_add(1, Ordering::Relaxed);
+            self.counts.spawned_one();
             self.push(notified);
         }
         join
@@ -141,7 +192,7 @@ impl LocalHome {
     /// Cancels every local task and empties the queue. Must run on the home thread.
     pub(crate) fn shutdown(&self) {
         let drained = self.owned.close_and_drain();
-        self.counts.alive.fetch_sub(drained, Ordering::Relaxed);
+        self.counts.add_alive(-(drained as isize));
         // Queued references of now-complete tasks: dropping them only frees memory.
         let drained = self.queue.lock().take();
         self.len.store(0, Ordering::Relaxed);
@@ -160,9 +211,15 @@ impl Schedule for Arc<LocalHome> {
     fn release(&self, task: NonNull<Header>) -> bool {
         let removed = self.owned.remove(task);
         if removed {
-            self.counts.alive.fetch_sub(1, Ordering::Relaxed);
+            self.counts.add_alive(-1);
         }
         removed
+    }
+}
+
+impl Drop for LocalHome {
+    fn drop(&mut self) {
+        self.registry.retire(&self.counts);
     }
 }
 

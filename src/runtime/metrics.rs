@@ -155,13 +155,13 @@ impl RuntimeMetrics {
     /// Tasks not yet completed: `spawn`ed and `spawn_local`ed ones (not `spawn_blocking`
     /// closures, as in tokio).
     pub fn num_alive_tasks(&self) -> usize {
-        self.shared.owned.num_alive() + self.shared.local_counts.alive()
+        self.shared.owned.num_alive() + self.shared.local_counts.totals().1
     }
 
     /// Tasks spawned since the runtime started, with `spawn` or `spawn_local` (not
     /// `spawn_blocking`).
     pub fn spawned_tasks_count(&self) -> u64 {
-        self.shared.owned.num_spawned() + self.shared.local_counts.spawned()
+        self.shared.owned.num_spawned() + self.shared.local_counts.totals().0
     }
 }
 
