@@ -76,22 +76,24 @@ struct IoWaiters {
 ///
 /// A future that waited and was then dropped leaves its waker behind until the next
 /// event; with tasks that come and go around one idle socket (`timeout(listener.accept())`
-/// from ever new tasks) the list would grow without bound. Waking the old ones is always
-/// correct: a waiter still alive polls again and registers again.
+/// from ever new tasks) the list would grow without bound. So when it is full, the wakers
+/// of tasks that have completed are dropped first (they wait for nothing, and each keeps
+/// its whole task's memory). If that leaves it full, every waker is woken and forgotten:
+/// always correct, as a waiter still alive polls again and registers again.
 ///
 /// Each such eviction doubles the direction's limit (up to [`MAX_WAITERS`]; it never
 /// shrinks): with more live waiters than the limit (40 tasks in `accept` on one
 /// listener), a fixed limit would have the evicted ones register again, evict the others,
 /// and so on for ever, a busy loop on an idle socket. After one doubling the live ones
-/// fit and stay put.
+/// fit and stay put. Completed tasks' wakers never double it, so abandoned waits in
+/// short-lived tasks keep the list at this size.
 const MIN_WAITERS: usize = 32;
 
 /// The most a direction's limit grows to. Only more live waiters than this on one
-/// direction of one socket bring the eviction churn back; abandoned wakers (each keeps
-/// its task's memory until an event or an eviction) stay at most this many. (At 1,024,
-/// 1,100 tasks in `recv_from` on one idle socket kept evicting each other: a busy loop.
-/// The limit only reaches this after many waiters or many abandoned waits, at a cost of
-/// one waker, plus the task it keeps, for each.)
+/// direction of one socket bring the eviction churn back. (At 1,024, 1,100 tasks in
+/// `recv_from` on one idle socket kept evicting each other: a busy loop.) What can fill
+/// the list up to it is live waiters, or wakers that are not a weft task's (a custom
+/// executor's), each a waker's worth of memory plus what it refers to.
 const MAX_WAITERS: usize = 16 * 1024;
 
 /// The tasks waiting on one direction of a source: usually one (kept inline), several when
@@ -124,14 +126,28 @@ impl DirectionWaiters {
         if self.rest.iter().any(|w| w.will_wake(waker)) {
             return Vec::new();
         }
-        let evicted = if self.rest.len() + 1 >= self.limit() {
-            self.limit = (self.limit() * 2).min(MAX_WAITERS);
-            let mut evicted = std::mem::take(&mut self.rest);
-            evicted.extend(self.first.take());
-            evicted
-        } else {
-            Vec::new()
-        };
+        let mut evicted = Vec::new();
+        if self.rest.len() + 1 >= self.limit() {
+            // Completed tasks' wakers first: handed back (waking one is a no-op) to be
+            // dropped outside the lock, as a drop may free the task.
+            let (dead, live): (Vec<Waker>, Vec<Waker>) = std::mem::take(&mut self.rest)
+                .into_iter()
+                .partition(crate::task::is_of_completed_task);
+            self.rest = live;
+            evicted = dead;
+            if self
+                .first
+                .as_ref()
+                .is_some_and(crate::task::is_of_completed_task)
+            {
+                evicted.extend(self.first.take());
+            }
+            if self.rest.len() + 1 >= self.limit() {
+                self.limit = (self.limit() * 2).min(MAX_WAITERS);
+                evicted.append(&mut self.rest);
+                evicted.extend(self.first.take());
+            }
+        }
         match self.first {
             None => self.first = Some(waker.clone()),
             Some(_) => self.rest.push(waker.clone()),

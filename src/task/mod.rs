@@ -25,6 +25,7 @@ use std::ptr::NonNull;
 pub use join::{JoinError, JoinHandle};
 pub(crate) use owned::OwnedTasks;
 pub(crate) use raw::Header;
+pub(crate) use waker::is_of_completed_task;
 
 /// What a task needs from the executor it belongs to.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {

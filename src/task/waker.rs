@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::raw::Header;
-use super::state::ToNotified;
+use super::state::{ToNotified, COMPLETE};
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake_by_val, wake_by_ref, drop_waker);
 
@@ -16,6 +16,12 @@ static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake_by_val, wake_by_
 pub(crate) unsafe fn from_header(ptr: NonNull<Header>) -> Waker {
     // SAFETY: VTABLE's functions uphold the RawWaker contract for header pointers.
     unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &VTABLE)) }
+}
+
+/// Whether `waker` belongs to a weft task that has completed: it wakes nobody who still
+/// waits, and only keeps the task's memory. False for any other waker.
+pub(crate) fn is_of_completed_task(waker: &Waker) -> bool {
+    std::ptr::eq(waker.vtable(), &VTABLE) && header(waker.data()).state.load().has(COMPLETE)
 }
 
 fn header<'a>(data: *const ()) -> &'a Header {
