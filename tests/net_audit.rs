@@ -1767,13 +1767,7 @@ fn a_big_reply_written_without_drain_arrives_whole() {
         w.write(b"send\n");
         // Only once the handler has returned (and dropped its writer, which spawned the
         // task that sends the rest) is anything read.
-        let handed_on = timeout(HANG, async {
-            while rt_spawned() < spawned + 2 {
-                weft::time::sleep(Duration::from_millis(2)).await;
-            }
-        })
-        .await;
-        assert!(handed_on.is_ok(), "the handler never returned");
+        handler_returned(spawned + 2).await;
         // Still open: its reply is not all sent.
         assert_eq!(server.open_connections(), 1);
         let got = timeout(HANG, r.read_to_end())
@@ -1838,17 +1832,12 @@ fn wait_closed_waits_for_a_reply_left_to_send() {
             )
             .await
             .unwrap();
+            // Counted before the client has the address: it cannot connect before this.
+            let spawned = rt_spawned();
             addr_tx.send(server.local_addr().unwrap()).unwrap();
             // The handler has returned once the server has spawned its writer's task; the
             // reply cannot be all sent, as the client has not read yet.
-            let spawned = rt_spawned();
-            let handed_on = timeout(HANG, async {
-                while rt_spawned() < spawned + 2 {
-                    weft::time::sleep(Duration::from_millis(2)).await;
-                }
-            })
-            .await;
-            assert!(handed_on.is_ok(), "the handler never returned");
+            handler_returned(spawned + 2).await;
             assert_eq!(server.open_connections(), 1);
             server.close();
             let waiting = weft::spawn({
@@ -1952,6 +1941,18 @@ fn rt_spawned() -> u64 {
     weft::Handle::current().metrics().spawned_tasks_count()
 }
 
+/// Waits (bounded) until `count` tasks were spawned on the current runtime: here, a
+/// handler's and the one its writer's drop spawned, so the handler has returned.
+async fn handler_returned(count: u64) {
+    let spawned = timeout(HANG, async {
+        while rt_spawned() < count {
+            weft::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(spawned.is_ok(), "the handler never returned");
+}
+
 /// A writer dropped with a reply buffered for a peer that never reads: the task that
 /// holds it waits for the peer, and a runtime shutting down drops it with its socket. No
 /// hang, no descriptor left.
@@ -1977,14 +1978,7 @@ fn a_reply_left_for_a_peer_that_never_reads_goes_with_the_runtime() {
         tx.send(client).unwrap();
         // Until the connection was accepted and its handler returned, leaving the reply
         // to the writer's task.
-        let handed_on = timeout(HANG, async {
-            // Two tasks: the handler's and the one its writer's drop spawned.
-            while rt_spawned() < spawned + 2 {
-                weft::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
-        assert!(handed_on.is_ok(), "the handler never returned");
+        handler_returned(spawned + 2).await;
         // The connection counts as open while its reply waits for the peer.
         assert_eq!(server.open_connections(), 1);
         server.close();
