@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use super::context;
 use super::park::{CondvarBlocker, Parker};
 use crate::driver::DriverBlocker;
-use crate::loom::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::loom::{Arc, AtomicUsize, Mutex, Ordering};
 use crate::task::{Header, JoinHandle, Notified, OwnedTasks, Schedule};
 
 /// How to wake a home's thread.
@@ -39,11 +39,14 @@ impl Unparker {
     }
 }
 
+/// A home's task list, which counts its tasks (alive, and spawned ever).
+type LocalTasks = OwnedTasks<Arc<LocalHome>>;
+
 /// A runtime's count of its `spawn_local` tasks, over all of its homes, for
-/// `RuntimeMetrics`: each home counts its own (on its own cache line: a count shared by
-/// every worker made each `spawn_local` and each local task's end contend for one line),
-/// and a home that goes folds its count into `retired`. The lock is taken only when a
-/// home comes or goes and when the metrics are read, so a reading sees every home once.
+/// `RuntimeMetrics`: the registry of the homes' task lists, which count their own tasks,
+/// and a home that goes folds its list's count of spawned tasks into `retired_spawned`.
+/// The lock is taken only when a home comes or goes and when the metrics are read, so a
+/// reading sees every home once.
 #[derive(Debug, Default)]
 pub(crate) struct LocalCounts {
     registry: Mutex<LocalRegistry>,
@@ -53,44 +56,18 @@ pub(crate) struct LocalCounts {
 struct LocalRegistry {
     /// Tasks spawned by homes that are gone.
     retired_spawned: u64,
-    homes: Vec<Arc<HomeCounts>>,
-}
-
-/// One home's counts, written only on the home's thread (spawns, and the ends of its
-/// tasks, which run there), so a load and a store replace a read-modify-write; read by
-/// the metrics from anywhere. Relaxed: counters only, ordered with nothing else.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct HomeCounts {
-    spawned: AtomicU64,
-    alive: AtomicUsize,
-}
-
-impl HomeCounts {
-    fn spawned_one(&self) {
-        let spawned = self.spawned.load(Ordering::Relaxed);
-        self.spawned.store(spawned + 1, Ordering::Relaxed);
-        self.add_alive(1);
-    }
-
-    fn add_alive(&self, n: isize) {
-        let alive = self.alive.load(Ordering::Relaxed);
-        self.alive
-            .store(alive.wrapping_add_signed(n), Ordering::Relaxed);
-    }
+    homes: Vec<Arc<LocalTasks>>,
 }
 
 impl LocalCounts {
-    fn register(&self) -> Arc<HomeCounts> {
-        let counts = Arc::new(HomeCounts::default());
-        self.registry.lock().homes.push(counts.clone());
-        counts
+    fn register(&self, tasks: &Arc<LocalTasks>) {
+        self.registry.lock().homes.push(tasks.clone());
     }
 
-    fn retire(&self, counts: &Arc<HomeCounts>) {
+    fn retire(&self, tasks: &Arc<LocalTasks>) {
         let mut registry = self.registry.lock();
-        registry.retired_spawned += counts.spawned.load(Ordering::Relaxed);
-        registry.homes.retain(|c| !Arc::ptr_eq(c, counts));
+        registry.retired_spawned += tasks.num_spawned();
+        registry.homes.retain(|t| !Arc::ptr_eq(t, tasks));
     }
 
     /// Local tasks spawned so far, and those alive now.
@@ -99,11 +76,8 @@ impl LocalCounts {
         registry
             .homes
             .iter()
-            .fold((registry.retired_spawned, 0), |(spawned, alive), c| {
-                (
-                    spawned + c.spawned.load(Ordering::Relaxed),
-                    alive + c.alive.load(Ordering::Relaxed),
-                )
+            .fold((registry.retired_spawned, 0), |(spawned, alive), t| {
+                (spawned + t.num_spawned(), alive + t.num_alive())
             })
     }
 }
@@ -114,20 +88,21 @@ pub(crate) struct LocalHome {
     queue: Mutex<Option<VecDeque<Notified<Arc<LocalHome>>>>>,
     /// Mirrors `queue.len()` so the worker loop can skip the lock when empty.
     len: AtomicUsize,
-    owned: OwnedTasks<Arc<LocalHome>>,
+    /// Shared with the runtime's `LocalCounts` (the metrics read its counts).
+    owned: Arc<LocalTasks>,
     unparker: Unparker,
-    counts: Arc<HomeCounts>,
     registry: Arc<LocalCounts>,
 }
 
 impl LocalHome {
     pub(crate) fn new(unparker: Unparker, registry: Arc<LocalCounts>) -> Arc<LocalHome> {
+        let owned = Arc::new(OwnedTasks::new());
+        registry.register(&owned);
         Arc::new(LocalHome {
             queue: Mutex::new(Some(VecDeque::new())),
             len: AtomicUsize::new(0),
-            owned: OwnedTasks::new(),
+            owned,
             unparker,
-            counts: registry.register(),
             registry,
         })
     }
@@ -181,9 +156,6 @@ impl LocalHome {
     {
         let (notified, join) = self.owned.bind_new(future, self.clone());
         if let Some(notified) = notified {
-            // Counted before it is queued: it runs on this thread, so it cannot end (and
-            // be uncounted) before this.
-            self.counts.spawned_one();
             self.push(notified);
         }
         join
@@ -191,8 +163,7 @@ impl LocalHome {
 
     /// Cancels every local task and empties the queue. Must run on the home thread.
     pub(crate) fn shutdown(&self) {
-        let drained = self.owned.close_and_drain();
-        self.counts.add_alive(-(drained as isize));
+        self.owned.close_and_drain();
         // Queued references of now-complete tasks: dropping them only frees memory.
         let drained = self.queue.lock().take();
         self.len.store(0, Ordering::Relaxed);
@@ -209,17 +180,13 @@ impl Schedule for Arc<LocalHome> {
     }
 
     fn release(&self, task: NonNull<Header>) -> bool {
-        let removed = self.owned.remove(task);
-        if removed {
-            self.counts.add_alive(-1);
-        }
-        removed
+        self.owned.remove(task)
     }
 }
 
 impl Drop for LocalHome {
     fn drop(&mut self) {
-        self.registry.retire(&self.counts);
+        self.registry.retire(&self.owned);
     }
 }
 
