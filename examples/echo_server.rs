@@ -84,13 +84,17 @@ async fn handle_stream(mut reader: StreamReader, mut writer: StreamWriter) {
 const USAGE: &str = "usage: echo_server [PORT | HOST:PORT] [--stream]";
 
 /// The listening address (`PORT`, `HOST:PORT`, or 127.0.0.1:8888) and whether to echo
-/// as it reads (`--stream`); anything else is a usage error.
+/// as it reads (`--stream`); `--help` prints the usage and exits; anything else is a
+/// usage error.
 fn parse_args(args: impl Iterator<Item = String>) -> Result<(String, bool), String> {
     let (mut addr, mut stream) = (None, false);
     for a in args {
         match a.as_str() {
             "--stream" => stream = true,
-            "-h" | "--help" => return Err(USAGE.to_string()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}\n{USAGE}")),
             _ if addr.is_some() => return Err(format!("one address only, got {a} too\n{USAGE}")),
             _ if a.contains(':') => addr = Some(a),
@@ -104,11 +108,6 @@ fn main() -> io::Result<()> {
     let (addr, stream) = match parse_args(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(message) => {
-            // `--help` asked for the usage: stdout and success; anything else is an error.
-            if message == USAGE {
-                println!("{message}");
-                std::process::exit(0);
-            }
             eprintln!("{message}");
             std::process::exit(2);
         }

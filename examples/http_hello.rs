@@ -173,11 +173,15 @@ async fn handle(mut reader: StreamReader, mut writer: StreamWriter) {
 
 const USAGE: &str = "usage: http_hello [PORT | HOST:PORT]";
 
-/// `PORT`, `HOST:PORT`, or 127.0.0.1:8080; anything else is a usage error.
+/// `PORT`, `HOST:PORT`, or 127.0.0.1:8080; `--help` prints the usage and exits; anything
+/// else is a usage error.
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<String, String> {
     let addr = match args.next() {
         None => return Ok("127.0.0.1:8080".to_string()),
-        Some(a) if a == "-h" || a == "--help" => return Err(USAGE.to_string()),
+        Some(a) if a == "-h" || a == "--help" => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         Some(a) if a.starts_with('-') => return Err(format!("unknown option {a}\n{USAGE}")),
         Some(a) if a.contains(':') => a,
         Some(port) => format!("127.0.0.1:{port}"),
@@ -192,11 +196,6 @@ fn main() -> io::Result<()> {
     let addr = match parse_args(std::env::args().skip(1)) {
         Ok(addr) => addr,
         Err(message) => {
-            // `--help` asked for the usage: stdout and success; anything else is an error.
-            if message == USAGE {
-                println!("{message}");
-                std::process::exit(0);
-            }
             eprintln!("{message}");
             std::process::exit(2);
         }
